@@ -1,0 +1,59 @@
+//! The blob store contract: content-addressed, streaming, verified before visible.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+use crate::Digest;
+
+/// A stream of body bytes, from a socket or from object storage.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+pub struct BlobRead {
+    /// Size of the whole blob, whatever range was asked for.
+    pub size: u64,
+    /// The byte range this stream carries (`0..size` for a full read).
+    pub range: Range<u64>,
+    pub stream: ByteStream,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob {0} not found")]
+    NotFound(Digest),
+    #[error("content digest {actual} does not match the expected {expected}")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("range {start}-{end} is not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { start: u64, end: u64, size: u64 },
+    #[error("reading the incoming data failed: {0}")]
+    Input(#[source] std::io::Error),
+    #[error("object storage error: {0}")]
+    Backend(String),
+}
+
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Streams `data` into the store, hashing it on the way. The blob becomes readable under its
+    /// digest only after the whole stream was written and, when `expected` is given, matched it.
+    /// On any failure nothing is left visible.
+    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError>;
+
+    /// Streams a blob, or the half-open byte `range` of it.
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;
+
+    /// The size of a stored blob, or `None` when absent.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError>;
+
+    /// Removes a blob; removing an absent blob is not an error.
+    async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
+
+    /// Checks that the backend answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), BlobError>;
+}

@@ -1,0 +1,12 @@
+//! Domain types and storage contracts of Sherpack Registry.
+//!
+//! Nothing here performs I/O: the metadata store and the blob store are traits implemented in
+//! `registry-store`, so the HTTP layer and the tests can swap backends freely.
+
+pub mod blob;
+pub mod digest;
+pub mod name;
+pub mod store;
+
+pub use digest::{Digest, DigestError, Sha256Hasher};
+pub use name::{NameError, RepoName};

@@ -1,0 +1,166 @@
+//! The metadata store contract: repositories, blobs and their links, manifests, tags, upload
+//! sessions and the change sequence. It is the source of truth; everything else is derived.
+
+use crate::{Digest, RepoName};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("repository {0} does not exist")]
+    RepositoryUnknown(String),
+    #[error("manifest references {0}, which this repository does not hold")]
+    MissingReference(Digest),
+    #[error("manifest {0} is unknown in this repository")]
+    ManifestUnknown(Digest),
+    #[error("upload session {0} is unknown")]
+    UploadUnknown(String),
+    #[error("upload session {id} is at offset {actual}, not {expected}")]
+    UploadOffsetMismatch { id: String, expected: u64, actual: u64 },
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobLink {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// What a manifest points at; each must exist before the manifest may be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManifestRef {
+    Blob(Digest),
+    Manifest(Digest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub content: Vec<u8>,
+    pub references: Vec<ManifestRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub artifact_type: Option<String>,
+    pub subject: Option<Digest>,
+    pub size: u64,
+    pub content: Vec<u8>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadSession {
+    pub id: String,
+    pub repository: RepoName,
+    /// Bytes received so far.
+    pub offset: u64,
+    /// Opaque resumable state (hash state, part list) owned by the upload code.
+    pub state: Vec<u8>,
+    pub started_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    ManifestPut,
+    ManifestDeleted,
+    TagSet,
+    TagDeleted,
+    BlobLinked,
+    BlobUnlinked,
+}
+
+impl ChangeKind {
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ManifestPut => "manifest_put",
+            Self::ManifestDeleted => "manifest_deleted",
+            Self::TagSet => "tag_set",
+            Self::TagDeleted => "tag_deleted",
+            Self::BlobLinked => "blob_linked",
+            Self::BlobUnlinked => "blob_unlinked",
+        }
+    }
+
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "manifest_put" => Self::ManifestPut,
+            "manifest_deleted" => Self::ManifestDeleted,
+            "tag_set" => Self::TagSet,
+            "tag_deleted" => Self::TagDeleted,
+            "blob_linked" => Self::BlobLinked,
+            "blob_unlinked" => Self::BlobUnlinked,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the change sequence that derived views (index cache, search, replicas) follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub kind: ChangeKind,
+    pub repository: String,
+    pub digest: Option<Digest>,
+    pub tag: Option<String>,
+    pub at: Millis,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait::async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Checks that the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
+    /// Repository names in lexical order, strictly after `after`, at most `limit`.
+    async fn list_repositories(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+
+    /// Records that `repo` holds the blob (creating the repository on first use).
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
+    async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>>;
+    /// Returns whether a link existed.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+    /// A blob known anywhere in the registry (for cross-repository mounts and GC).
+    async fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>>;
+
+    /// Stores a manifest and, optionally, points `tag` at it, in one transaction. Fails with
+    /// `MissingReference` when a referenced blob or child manifest is not in the repository.
+    async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()>;
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
+    /// Deletes a manifest and the tags pointing at it. Returns whether it existed.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+    /// Manifests whose `subject` is `subject`, oldest first.
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> StoreResult<Vec<ManifestRecord>>;
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<Option<Digest>>;
+    /// Points `tag` at an existing manifest of the repository.
+    async fn set_tag(&self, repo: &RepoName, tag: &str, digest: &Digest) -> StoreResult<()>;
+    /// Tags in lexical order, strictly after `after`, at most `limit`.
+    async fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    async fn delete_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<bool>;
+
+    async fn create_upload(&self, repo: &RepoName, state: &[u8]) -> StoreResult<UploadSession>;
+    async fn upload(&self, id: &str) -> StoreResult<Option<UploadSession>>;
+    /// Advances a session from `expected_offset` to `new_offset`; fails with
+    /// `UploadOffsetMismatch` when another request moved it first.
+    async fn advance_upload(&self, id: &str, expected_offset: u64, new_offset: u64, state: &[u8]) -> StoreResult<()>;
+    async fn delete_upload(&self, id: &str) -> StoreResult<bool>;
+    /// Sessions not touched since `before`.
+    async fn stale_uploads(&self, before: Millis) -> StoreResult<Vec<UploadSession>>;
+
+    /// Changes with a sequence number greater than `after`, in order, at most `limit`.
+    async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
+    async fn last_change_seq(&self) -> StoreResult<i64>;
+}

@@ -1,0 +1,174 @@
+//! The content-addressed blob store over `object_store`.
+//!
+//! Layout under the configured prefix:
+//! - `blobs/sha256/<first two hex>/<hex>`: verified blobs, immutable;
+//! - `tmp/<uuid>`: writes in progress. A write streams into a temporary object while hashing,
+//!   and is moved to its final key only once complete and verified, so a reader never sees a
+//!   partial or wrong blob. Leftovers of a crash stay under `tmp/` for garbage collection.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream};
+use registry_core::{Digest, Sha256Hasher};
+use tokio::io::AsyncWriteExt;
+
+mod url;
+
+pub use url::{S3Options, StorageUrl, StorageUrlError};
+
+/// Part size for multipart uploads: above S3's 5 MiB minimum, small enough that a few parts in
+/// flight keep memory flat however large the blob.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
+const MAX_PARTS_IN_FLIGHT: usize = 2;
+
+#[derive(Clone)]
+pub struct ObjectBlobStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    part_size: usize,
+}
+
+fn backend(e: &object_store::Error) -> BlobError {
+    BlobError::Backend(e.to_string())
+}
+
+impl ObjectBlobStore {
+    #[must_use]
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
+        Self { store, prefix, part_size: DEFAULT_PART_SIZE }
+    }
+
+    /// Opens the store a storage URL names, creating the local directory when needed.
+    pub fn open(url: &StorageUrl) -> Result<Self, StorageUrlError> {
+        let (store, prefix) = url.build()?;
+        Ok(Self::new(store, prefix))
+    }
+
+    #[must_use]
+    pub fn with_part_size(mut self, part_size: usize) -> Self {
+        self.part_size = part_size;
+        self
+    }
+
+    fn blob_path(&self, digest: &Digest) -> Path {
+        let hex = digest.hex();
+        self.prefix.clone().join("blobs").join(digest.algorithm()).join(&hex[..2]).join(hex)
+    }
+
+    fn temp_path(&self) -> Path {
+        self.prefix.clone().join("tmp").join(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Writes a stream to `path`, hashing it; aborts the write on any error.
+    async fn write_hashed(&self, path: &Path, mut data: ByteStream) -> Result<BlobInfo, BlobError> {
+        let mut writer = BufWriter::with_capacity(Arc::clone(&self.store), path.clone(), self.part_size)
+            .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
+        let mut hasher = Sha256Hasher::new();
+        let result = async {
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk.map_err(BlobError::Input)?;
+                hasher.update(&chunk);
+                writer.put(chunk).await.map_err(|e| backend(&e))?;
+            }
+            writer.shutdown().await.map_err(|e| BlobError::Backend(e.to_string()))
+        }
+        .await;
+        if let Err(e) = result {
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(path = %path, error = %abort, "aborting a failed blob write failed");
+            }
+            return Err(e);
+        }
+        let size = hasher.len();
+        Ok(BlobInfo { digest: hasher.finish(), size })
+    }
+
+    async fn discard(&self, path: &Path) {
+        if let Err(e) = self.store.delete(path).await {
+            if !matches!(e, object_store::Error::NotFound { .. }) {
+                tracing::warn!(path = %path, error = %e, "removing a temporary blob failed");
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for ObjectBlobStore {
+    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError> {
+        let temp = self.temp_path();
+        let info = self.write_hashed(&temp, data).await?;
+        if let Some(expected) = expected.filter(|e| **e != info.digest) {
+            self.discard(&temp).await;
+            return Err(BlobError::DigestMismatch { expected: expected.clone(), actual: info.digest });
+        }
+        let target = self.blob_path(&info.digest);
+        if self.stat(&info.digest).await?.is_some() {
+            // Content-addressed: an existing blob with this digest already has these bytes.
+            self.discard(&temp).await;
+            return Ok(info);
+        }
+        // A rename on the filesystem, a server-side copy then delete on S3: atomic for readers.
+        self.store.rename(&temp, &target).await.map_err(|e| backend(&e))?;
+        Ok(info)
+    }
+
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
+        let path = self.blob_path(digest);
+        let not_found = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => BlobError::NotFound(digest.clone()),
+            other => backend(&other),
+        };
+        let (options, range) = match range {
+            None => (GetOptions::default(), None),
+            Some(r) => {
+                let size = self.store.head(&path).await.map_err(not_found)?.size;
+                if r.start >= size || r.start >= r.end {
+                    return Err(BlobError::RangeNotSatisfiable { start: r.start, end: r.end, size });
+                }
+                let r = r.start..r.end.min(size);
+                (GetOptions { range: Some(GetRange::Bounded(r.clone())), ..GetOptions::default() }, Some(r))
+            }
+        };
+        let result = self.store.get_opts(&path, options).await.map_err(not_found)?;
+        let size = result.meta.size;
+        let range = range.unwrap_or(0..size);
+        let stream = result.into_stream().map_err(std::io::Error::other).boxed();
+        Ok(BlobRead { size, range, stream })
+    }
+
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
+        match self.store.head(&self.blob_path(digest)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(backend(&e)),
+        }
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), BlobError> {
+        match self.store.delete(&self.blob_path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend(&e)),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), BlobError> {
+        // One listing request: fails when the bucket or directory is unreachable.
+        self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| backend(&e))?;
+        Ok(())
+    }
+}
+
+impl ObjectBlobStore {
+    /// Writes and removes a probe object: proves at start that the store accepts writes.
+    pub async fn check_writable(&self) -> Result<(), BlobError> {
+        let probe = self.prefix.clone().join("tmp").join(format!("probe-{}", uuid::Uuid::new_v4()));
+        self.store.put(&probe, bytes::Bytes::from_static(b"probe").into()).await.map_err(|e| backend(&e))?;
+        self.store.delete(&probe).await.map_err(|e| backend(&e))?;
+        Ok(())
+    }
+}

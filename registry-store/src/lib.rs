@@ -1,0 +1,10 @@
+//! Storage backends behind the `registry-core` traits.
+//!
+//! - [`sql`]: the metadata store, one implementation compiled for Postgres and for SQLite.
+//! - [`blobs`]: the content-addressed blob store over `object_store` (filesystem, S3, memory).
+
+pub mod blobs;
+pub mod sql;
+
+pub use blobs::{ObjectBlobStore, S3Options, StorageUrl};
+pub use sql::open_metadata;

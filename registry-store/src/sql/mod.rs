@@ -1,0 +1,70 @@
+//! The metadata store on sqlx.
+//!
+//! The queries are written once in `queries.rs` in SQL that Postgres and SQLite both accept
+//! (`$n` parameters, `ON CONFLICT`, `RETURNING`); that file is compiled twice, once per
+//! database, with `Db` naming the sqlx driver. Migrations live in `migrations/<database>/` and
+//! run when the store opens.
+
+use std::sync::Arc;
+
+use registry_core::store::{MetadataStore, StoreError};
+
+pub mod postgres;
+pub mod sqlite;
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("database URL `{0}` must start with sqlite:// or postgres://")]
+    UnknownScheme(String),
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot migrate database {url}: {source}")]
+    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    #[error("cannot create the directory of database {url}: {source}")]
+    Directory { url: String, source: std::io::Error },
+}
+
+/// Opens (and migrates) the metadata store named by a `sqlite://` or `postgres://` URL.
+pub async fn open_metadata(url: &str) -> Result<Arc<dyn MetadataStore>, OpenError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        Err(OpenError::UnknownScheme(url.to_owned()))
+    }
+}
+
+/// Hides the password of a database URL before it reaches a log line or an error message.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+}

@@ -1,0 +1,40 @@
+//! The metadata store on Postgres: one pool for reads and writes.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::OpenError;
+
+type Db = sqlx::Postgres;
+
+/// Every transaction that appends to `changes` takes this lock first, so sequence numbers
+/// become visible in commit order and a follower reading `seq > last` never skips a change.
+const CHANGE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262737)");
+
+pub struct PgStore {
+    read: sqlx::Pool<Db>,
+    write: sqlx::Pool<Db>,
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        let redacted = super::redact_url(url);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+        sqlx::migrate!("../migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|source| OpenError::Migrate { url: redacted, source })?;
+        Ok(Self { read: pool.clone(), write: pool })
+    }
+}
+
+type Store = PgStore;
+include!("queries.rs");

@@ -1,0 +1,514 @@
+// The metadata store's queries, compiled once per database by `include!` from `postgres.rs`
+// and `sqlite.rs`; each defines `Db` (the sqlx driver), `Store` (the struct with `read` and
+// `write` pools) and `CHANGE_LOCK`. Keep every statement valid on both databases.
+
+use registry_core::store::{
+    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, StoreError, StoreResult,
+    UploadSession,
+};
+use registry_core::{Digest, RepoName};
+
+use super::{db_err, now_millis};
+
+type Tx = sqlx::Transaction<'static, Db>;
+
+/// Sizes and offsets are `u64` in the domain and `BIGINT` in the database.
+#[allow(clippy::cast_possible_wrap)]
+fn to_db(n: u64) -> i64 {
+    n as i64
+}
+
+#[allow(clippy::cast_sign_loss)]
+fn from_db(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+fn parse_digest(s: &str) -> StoreResult<Digest> {
+    s.parse().map_err(|e| StoreError::Backend(format!("corrupt digest in database: {e}")))
+}
+
+fn parse_opt_digest(s: Option<String>) -> StoreResult<Option<Digest>> {
+    s.as_deref().map(parse_digest).transpose()
+}
+
+type ManifestRow = (String, String, Option<String>, Option<String>, i64, Vec<u8>, i64);
+/// Columns of a `ManifestRow`, for `concat!` (sqlx only takes SQL it can see is static).
+macro_rules! manifest_columns {
+    () => {
+        "m.digest, m.media_type, m.artifact_type, m.subject, m.size, m.content, m.created_at"
+    };
+}
+
+fn manifest_from_row(row: ManifestRow) -> StoreResult<ManifestRecord> {
+    let (digest, media_type, artifact_type, subject, size, content, created_at) = row;
+    Ok(ManifestRecord {
+        digest: parse_digest(&digest)?,
+        media_type,
+        artifact_type,
+        subject: parse_opt_digest(subject)?,
+        size: from_db(size),
+        content,
+        created_at,
+    })
+}
+
+type UploadRow = (String, String, i64, Vec<u8>, i64, i64);
+
+fn upload_from_row(row: UploadRow) -> StoreResult<UploadSession> {
+    let (id, repository, received, state, started_at, updated_at) = row;
+    Ok(UploadSession {
+        id,
+        repository: repository.parse().map_err(|e| StoreError::Backend(format!("corrupt name in database: {e}")))?,
+        offset: from_db(received),
+        state,
+        started_at,
+        updated_at,
+    })
+}
+
+async fn begin_write(pool: &sqlx::Pool<Db>) -> StoreResult<Tx> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    if let Some(lock) = CHANGE_LOCK {
+        sqlx::query(lock).execute(&mut *tx).await.map_err(db_err)?;
+    }
+    Ok(tx)
+}
+
+async fn ensure_repository(tx: &mut Tx, repo: &RepoName, now: Millis) -> StoreResult<i64> {
+    sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(repo.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM repositories WHERE name = $1")
+        .bind(repo.as_str())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(id)
+}
+
+async fn record_change(
+    tx: &mut Tx,
+    kind: ChangeKind,
+    repo: &RepoName,
+    digest: Option<&Digest>,
+    tag: Option<&str>,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO changes (kind, repository, digest, tag, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(kind.as_str())
+        .bind(repo.as_str())
+        .bind(digest.map(ToString::to_string))
+        .bind(tag)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+async fn repository_id(pool: &sqlx::Pool<Db>, repo: &RepoName) -> StoreResult<Option<i64>> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM repositories WHERE name = $1")
+        .bind(repo.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(row.map(|(id,)| id))
+}
+
+async fn upsert_tag(tx: &mut Tx, repo_id: i64, repo: &RepoName, tag: &str, digest: &Digest, now: Millis) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+         updated_at = excluded.updated_at",
+    )
+    .bind(repo_id)
+    .bind(tag)
+    .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    record_change(tx, ChangeKind::TagSet, repo, Some(digest), Some(tag), now).await
+}
+
+async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<()> {
+    let (sql, digest) = match reference {
+        ManifestRef::Blob(d) => ("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2", d),
+        ManifestRef::Manifest(d) => ("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2", d),
+    };
+    let found: Option<(i32,)> =
+        sqlx::query_as(sql).bind(repo_id).bind(digest.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::MissingReference(digest.clone())),
+    }
+}
+
+#[async_trait::async_trait]
+impl registry_core::store::MetadataStore for Store {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool> {
+        Ok(repository_id(&self.read, repo).await?.is_some())
+    }
+
+    async fn list_repositories(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT r.name FROM repositories r
+             WHERE r.name > $1 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+             ORDER BY r.name LIMIT $2",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let repo_id = ensure_repository(&mut tx, repo, now).await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest.to_string())
+            .bind(to_db(size))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let linked = sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if linked > 0 {
+            record_change(&mut tx, ChangeKind::BlobLinked, repo, Some(digest), None, now).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT b.size FROM blobs b
+             JOIN repository_blobs rb ON rb.digest = b.digest
+             JOIN repositories r ON r.id = rb.repository_id
+             WHERE r.name = $1 AND b.digest = $2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let removed = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = $2
+             AND repository_id = (SELECT id FROM repositories WHERE name = $1)",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            > 0;
+        if removed {
+            record_change(&mut tx, ChangeKind::BlobUnlinked, repo, Some(digest), None, now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(removed)
+    }
+
+    async fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
+    }
+
+    async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let repo_id = ensure_repository(&mut tx, repo, now).await?;
+        for reference in &manifest.references {
+            check_reference(&mut tx, repo_id, reference).await?;
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, size, content, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(manifest.digest.to_string())
+        .bind(&manifest.media_type)
+        .bind(manifest.artifact_type.as_deref())
+        .bind(manifest.subject.as_ref().map(ToString::to_string))
+        .bind(to_db(manifest.content.len() as u64))
+        .bind(&manifest.content)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if inserted > 0 {
+            for reference in &manifest.references {
+                let (kind, digest) = match reference {
+                    ManifestRef::Blob(d) => ("blob", d),
+                    ManifestRef::Manifest(d) => ("manifest", d),
+                };
+                sqlx::query(
+                    "INSERT INTO manifest_refs (repository_id, manifest_digest, ref_digest, ref_kind)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (repository_id, manifest_digest, ref_digest) DO NOTHING",
+                )
+                .bind(repo_id)
+                .bind(manifest.digest.to_string())
+                .bind(digest.to_string())
+                .bind(kind)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+            record_change(&mut tx, ChangeKind::ManifestPut, repo, Some(&manifest.digest), None, now).await?;
+        }
+        if let Some(tag) = tag {
+            upsert_tag(&mut tx, repo_id, repo, tag, &manifest.digest, now).await?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<ManifestRecord>> {
+        let row: Option<ManifestRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            manifest_columns!(),
+            " FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE r.name = $1 AND m.digest = $2"
+        ))
+            .bind(repo.as_str())
+            .bind(digest.to_string())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.map(manifest_from_row).transpose()
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        let now = now_millis();
+        let Some(repo_id) = repository_id(&self.write, repo).await? else { return Ok(false) };
+        let mut tx = begin_write(&self.write).await?;
+        let tags: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM tags WHERE repository_id = $1 AND manifest_digest = $2 ORDER BY name")
+                .bind(repo_id)
+                .bind(digest.to_string())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        let removed = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected()
+            > 0;
+        if removed {
+            for (tag,) in &tags {
+                record_change(&mut tx, ChangeKind::TagDeleted, repo, Some(digest), Some(tag), now).await?;
+            }
+            record_change(&mut tx, ChangeKind::ManifestDeleted, repo, Some(digest), None, now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(removed)
+    }
+
+    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> StoreResult<Vec<ManifestRecord>> {
+        let rows: Vec<ManifestRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            manifest_columns!(),
+            " FROM manifests m JOIN repositories r ON r.id = m.repository_id",
+            " WHERE r.name = $1 AND m.subject = $2 ORDER BY m.created_at, m.digest"
+        ))
+            .bind(repo.as_str())
+            .bind(subject.to_string())
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(manifest_from_row).collect()
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<Option<Digest>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT t.manifest_digest FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = $1 AND t.name = $2",
+        )
+        .bind(repo.as_str())
+        .bind(tag)
+        .fetch_optional(&self.read)
+        .await
+        .map_err(db_err)?;
+        row.map(|(d,)| parse_digest(&d)).transpose()
+    }
+
+    async fn set_tag(&self, repo: &RepoName, tag: &str, digest: &Digest) -> StoreResult<()> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT m.repository_id FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = $1 AND m.digest = $2",
+        )
+        .bind(repo.as_str())
+        .bind(digest.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some((repo_id,)) = row else { return Err(StoreError::ManifestUnknown(digest.clone())) };
+        upsert_tag(&mut tx, repo_id, repo, tag, digest, now).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = $1 AND t.name > $2 ORDER BY t.name LIMIT $3",
+        )
+        .bind(repo.as_str())
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<bool> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let row: Option<(String,)> = sqlx::query_as(
+            "DELETE FROM tags WHERE name = $2 AND repository_id = (SELECT id FROM repositories WHERE name = $1)
+             RETURNING manifest_digest",
+        )
+        .bind(repo.as_str())
+        .bind(tag)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if let Some((digest,)) = &row {
+            record_change(&mut tx, ChangeKind::TagDeleted, repo, Some(&parse_digest(digest)?), Some(tag), now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(row.is_some())
+    }
+
+    async fn create_upload(&self, repo: &RepoName, state: &[u8]) -> StoreResult<UploadSession> {
+        let now = now_millis();
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO upload_sessions (id, repository, received, state, started_at, updated_at)
+             VALUES ($1, $2, 0, $3, $4, $4)",
+        )
+        .bind(&id)
+        .bind(repo.as_str())
+        .bind(state)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(UploadSession { id, repository: repo.clone(), offset: 0, state: state.to_vec(), started_at: now, updated_at: now })
+    }
+
+    async fn upload(&self, id: &str) -> StoreResult<Option<UploadSession>> {
+        // Read from the write side: a session is often read right after it was advanced.
+        let row: Option<UploadRow> = sqlx::query_as(
+            "SELECT id, repository, received, state, started_at, updated_at FROM upload_sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db_err)?;
+        row.map(upload_from_row).transpose()
+    }
+
+    async fn advance_upload(&self, id: &str, expected_offset: u64, new_offset: u64, state: &[u8]) -> StoreResult<()> {
+        let updated = sqlx::query(
+            "UPDATE upload_sessions SET received = $3, state = $4, updated_at = $5 WHERE id = $1 AND received = $2",
+        )
+        .bind(id)
+        .bind(to_db(expected_offset))
+        .bind(to_db(new_offset))
+        .bind(state)
+        .bind(now_millis())
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if updated > 0 {
+            return Ok(());
+        }
+        match self.upload(id).await? {
+            None => Err(StoreError::UploadUnknown(id.to_owned())),
+            Some(s) => Err(StoreError::UploadOffsetMismatch { id: id.to_owned(), expected: expected_offset, actual: s.offset }),
+        }
+    }
+
+    async fn delete_upload(&self, id: &str) -> StoreResult<bool> {
+        let removed = sqlx::query("DELETE FROM upload_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+
+    async fn stale_uploads(&self, before: Millis) -> StoreResult<Vec<UploadSession>> {
+        let rows: Vec<UploadRow> = sqlx::query_as(
+            "SELECT id, repository, received, state, started_at, updated_at FROM upload_sessions
+             WHERE updated_at < $1 ORDER BY updated_at",
+        )
+        .bind(before)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(upload_from_row).collect()
+    }
+
+    async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
+        let rows: Vec<(i64, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT seq, kind, repository, digest, tag, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(seq, kind, repository, digest, tag, at)| {
+                let kind = ChangeKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Backend(format!("unknown change kind `{kind}` in database")))?;
+                Ok(Change { seq, kind, repository, digest: parse_opt_digest(digest)?, tag, at })
+            })
+            .collect()
+    }
+
+    async fn last_change_seq(&self) -> StoreResult<i64> {
+        let (seq,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(&self.read).await.map_err(db_err)?;
+        Ok(seq.unwrap_or(0))
+    }
+}

@@ -1,0 +1,68 @@
+//! Command-line interface of `sherpack-registry`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, LogOverrides, Overrides, TlsConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "sherpack-registry", version, about = "A registry for Sherpack packs and Helm charts")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the registry server.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:5050 or 0.0.0.0:443.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// URL clients use to reach the registry.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// sqlite://<path> or postgres://...
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// file://<path>, s3://<bucket>/<prefix> or memory://
+    #[arg(long, value_name = "URL")]
+    pub storage_url: Option<String>,
+    /// Log filter (info, debug, ...).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// PEM certificate chain; serves HTTPS together with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    #[must_use]
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen,
+            public_url: self.public_url.clone(),
+            database_url: self.database_url.clone(),
+            storage_url: self.storage_url.clone(),
+            log: LogOverrides { level: self.log_level.clone(), format: self.log_format },
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(TlsConfig { cert: cert.clone(), key: key.clone() }),
+                _ => None,
+            },
+        }
+    }
+}

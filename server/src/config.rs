@@ -1,0 +1,271 @@
+//! Configuration: defaults, then a TOML file (`--config`), then `SHERPACK_REGISTRY_*`
+//! environment variables (nested keys joined by `__`, e.g. `SHERPACK_REGISTRY_S3__ENDPOINT`),
+//! then command-line flags. Unknown keys and malformed values are errors that name the key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use registry_store::S3Options;
+use serde::{Deserialize, Serialize};
+
+/// Where `sherpack-registry serve` listens with no configuration.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
+pub const ENV_PREFIX: &str = "SHERPACK_REGISTRY_";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// The URL clients reach the registry at (behind a proxy); absent: taken from each request.
+    pub public_url: Option<String>,
+    /// `sqlite://<path>` or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// `file://<path>`, `s3://<bucket>/<prefix>` or `memory://`.
+    pub storage_url: String,
+    /// Settings for an `s3://` storage URL.
+    #[serde(default)]
+    pub s3: S3Options,
+    pub log: LogConfig,
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `sherpack_registry=debug,info`, ...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("default listen address is valid"),
+            public_url: None,
+            database_url: "sqlite://./data/registry.db".to_owned(),
+            storage_url: "file://./data/blobs".to_owned(),
+            s3: S3Options::default(),
+            log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
+            tls: None,
+        }
+    }
+}
+
+/// Values given on the command line; only the ones present override.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_url: Option<String>,
+    #[serde(skip_serializing_if = "LogOverrides::is_empty")]
+    pub log: LogOverrides,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct LogOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<LogFormat>,
+}
+
+impl LogOverrides {
+    fn is_empty(&self) -> bool {
+        self.level.is_none() && self.format.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Layers every source in order and validates the result.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Read the variables handed in rather than the process's, so tests stay hermetic.
+        let vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        figment = figment.merge(StaticEnv { vars });
+        figment = figment.merge(Serialized::defaults(overrides));
+        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid(format!("public_url `{url}` must start with http:// or https://")));
+            }
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::Invalid(format!("log.level `{}` is not a valid log filter", self.log.level)));
+        }
+        Ok(())
+    }
+
+    /// True when running on the zero-configuration backends (SQLite and local files).
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.database_url.starts_with("sqlite:") && self.storage_url.starts_with("file://")
+    }
+}
+
+/// Names every failing key with the source it came from, one per line.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { String::new() } else { format!("`{}`: ", e.path.join(".")) };
+            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            format!("{key}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An environment provider over a fixed list of variables.
+struct StaticEnv {
+    vars: Vec<(String, String)>,
+}
+
+impl figment::Provider for StaticEnv {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variables")
+    }
+
+    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let mut dict = figment::value::Dict::new();
+        for (key, value) in &self.vars {
+            let Some(stripped) = key.strip_prefix(ENV_PREFIX) else { continue };
+            let path: Vec<String> = stripped.split("__").map(str::to_lowercase).collect();
+            let parsed: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
+            insert_path(&mut dict, &path, parsed)?;
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) -> Result<(), figment::Error> {
+    use figment::value::{Dict, Value};
+    match path {
+        [] => Ok(()),
+        [last] => {
+            dict.insert(last.clone(), value);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = dict.entry(first.clone()).or_insert_with(|| Value::from(Dict::new()));
+            match entry {
+                Value::Dict(_, inner) => insert_path(inner, rest, value),
+                _ => Err(figment::Error::from(format!("environment key `{}` is both a value and a table", first))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::load(None, env(&[]), &Overrides::default()).unwrap();
+        assert_eq!(c, Config::default());
+        assert!(c.is_embedded());
+    }
+
+    #[test]
+    fn layers_file_env_flags_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\ndatabase_url = \"postgres://file/db\"\nstorage_url = \"s3://b/p\"\n[s3]\nendpoint = \"http://127.0.0.1:9000\"\npath_style = true\n[log]\nformat = \"json\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[("SHERPACK_REGISTRY_DATABASE_URL", "postgres://env/db"), ("SHERPACK_REGISTRY_S3__REGION", "eu-west-1"), ("OTHER", "x")]),
+            &Overrides { listen: Some("127.0.0.1:7001".parse().unwrap()), ..Overrides::default() },
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 7001);
+        assert_eq!(c.database_url, "postgres://env/db");
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(c.s3.region.as_deref(), Some("eu-west-1"));
+        assert!(c.s3.path_style);
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert!(!c.is_embedded());
+    }
+
+    #[test]
+    fn unknown_and_malformed_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "lissten = \"127.0.0.1:1\"\n").unwrap();
+        let e = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("lissten"), "{e}");
+
+        std::fs::write(&file, "listen = \"not an address\"\n").unwrap();
+        let e = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+
+        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_BOGUS", "1")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+
+        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_LOG__FORMAT", "xml")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("log.format"), "{e}");
+
+        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_PUBLIC_URL", "ftp://x")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("public_url"), "{e}");
+
+        let missing = dir.path().join("nope.toml");
+        assert!(matches!(Config::load(Some(&missing), env(&[]), &Overrides::default()), Err(ConfigError::MissingFile(_))));
+    }
+}

@@ -1,0 +1,11 @@
+//! The `sherpack-registry` server: configuration, HTTP routes and process lifecycle.
+
+pub mod cli;
+pub mod config;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use state::AppState;

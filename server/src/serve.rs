@@ -1,0 +1,107 @@
+//! Process lifecycle of `serve`: open the stores, bind, serve until SIGTERM/SIGINT, drain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use registry_core::blob::BlobStore;
+use registry_store::{ObjectBlobStore, StorageUrl};
+
+use crate::{AppState, Config, routes};
+
+/// How long in-flight requests may run after a shutdown signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failure to start, phrased for the operator: one line that names the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Database(#[from] registry_store::sql::OpenError),
+    #[error("{0}")]
+    StorageUrl(#[from] registry_store::blobs::StorageUrlError),
+    #[error("storage {url} is not writable: {source}")]
+    StorageUnwritable { url: String, source: registry_core::blob::BlobError },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("cannot load TLS certificate or key: {0}")]
+    Tls(std::io::Error),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Opens both stores named by the configuration.
+pub async fn open_state(config: Config) -> Result<AppState, StartError> {
+    let meta = registry_store::open_metadata(&config.database_url).await?;
+    let storage_url = StorageUrl::parse(&config.storage_url, config.s3.clone())?;
+    let blobs = ObjectBlobStore::open(&storage_url)?;
+    blobs
+        .check_writable()
+        .await
+        .map_err(|source| StartError::StorageUnwritable { url: config.storage_url.clone(), source })?;
+    let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
+    Ok(AppState { config: Arc::new(config), meta, blobs })
+}
+
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let listen = config.listen;
+    let tls = config.tls.clone();
+    let embedded = config.is_embedded();
+    let (database, storage) = (registry_store::sql::redact_url(&config.database_url), config.storage_url.clone());
+    let state = open_state(config).await?;
+    let app = routes::build_router(state);
+
+    let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind { addr: listen, source })?;
+    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: listen, source })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+    if embedded {
+        tracing::info!(database = %database, storage = %storage,
+            "running in embedded default mode: SQLite database {database}, blobs in {storage}");
+    } else {
+        tracing::info!(database = %database, storage = %storage, "using database {database}, storage {storage}");
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen.addr = %local, "listening on {scheme}://{local}");
+
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let service = app.into_make_service();
+    match tls {
+        Some(tls) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(StartError::Tls)?;
+            axum_server::from_tcp_rustls(listener, rustls)
+                .map_err(StartError::Serve)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .map_err(StartError::Serve)?;
+        }
+        None => {
+            axum_server::from_tcp(listener)
+                .map_err(StartError::Serve)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .map_err(StartError::Serve)?;
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_on_signal(handle: axum_server::Handle<std::net::SocketAddr>) {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutting down: finishing in-flight requests");
+    handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
+}
