@@ -164,6 +164,12 @@ impl BlobStore for ObjectBlobStore {
 }
 
 impl ObjectBlobStore {
+    /// Objects under `tmp/`: writes in progress, or left behind by a crash (for GC and tests).
+    pub async fn temporary_objects(&self) -> Result<Vec<object_store::ObjectMeta>, BlobError> {
+        let prefix = self.prefix.clone().join("tmp");
+        self.store.list(Some(&prefix)).try_collect().await.map_err(|e| backend(&e))
+    }
+
     /// Writes and removes a probe object: proves at start that the store accepts writes.
     pub async fn check_writable(&self) -> Result<(), BlobError> {
         let probe = self.prefix.clone().join("tmp").join(format!("probe-{}", uuid::Uuid::new_v4()));
