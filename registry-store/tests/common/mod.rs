@@ -11,6 +11,8 @@ use futures::FutureExt;
 use registry_core::store::MetadataStore;
 use sqlx::Connection;
 
+pub mod blobs;
+
 /// The Postgres server tests create their databases on (`scripts/test.sh` exports it).
 pub fn postgres_admin_url() -> String {
     std::env::var("SHERPACK_TEST_POSTGRES_URL")
