@@ -255,12 +255,7 @@ async fn sqlite_data_survives_reopen() {
 
 #[tokio::test]
 async fn postgres_data_survives_reopen() {
-    let db = common::PgDatabase::create().await;
-    let outcome = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(write_then_reopen(&db.url))).await;
-    db.drop_now().await;
-    if let Err(p) = outcome {
-        std::panic::resume_unwind(p);
-    }
+    common::PgDatabase::with(|url| async move { write_then_reopen(&url).await }).await;
 }
 
 #[tokio::test]

@@ -138,6 +138,15 @@ impl Config {
                 return Err(ConfigError::Invalid(format!("public_url `{url}` must start with http:// or https://")));
             }
         }
+        let db = &self.database_url;
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid(format!(
+                "database_url `{}` must start with sqlite:// or postgres://",
+                registry_store::sql::redact_url(db)
+            )));
+        }
+        registry_store::StorageUrl::parse(&self.storage_url, self.s3.clone())
+            .map_err(|e| ConfigError::Invalid(format!("storage_url: {e}")))?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::Invalid(format!("log.level `{}` is not a valid log filter", self.log.level)));
         }
@@ -264,6 +273,12 @@ mod tests {
 
         let e = Config::load(None, env(&[("SHERPACK_REGISTRY_PUBLIC_URL", "ftp://x")]), &Overrides::default()).unwrap_err().to_string();
         assert!(e.contains("public_url"), "{e}");
+
+        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_STORAGE_URL", "ftp://x")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("storage_url") && e.contains("ftp://x"), "{e}");
+
+        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_DATABASE_URL", "mysql://u:pw@h/db")]), &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("database_url") && !e.contains("pw@"), "{e}");
 
         let missing = dir.path().join("nope.toml");
         assert!(matches!(Config::load(Some(&missing), env(&[]), &Overrides::default()), Err(ConfigError::MissingFile(_))));

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::OpenError;
@@ -21,6 +22,14 @@ impl PgStore {
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let redacted = super::redact_url(url);
         let options = PgConnectOptions::from_str(url)
+            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+        // One direct connection first: a refused or unknown server fails at once, where the
+        // pool would keep retrying until its acquire timeout.
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?
+            .close()
+            .await
             .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
         let pool = PgPoolOptions::new()
             .max_connections(16)

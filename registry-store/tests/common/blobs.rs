@@ -81,16 +81,9 @@ where
     test(ObjectBlobStore::open(&StorageUrl::Memory).unwrap()).await;
 }
 
-/// The S3-compatible server `scripts/test.sh` starts.
-pub fn s3_endpoint() -> String {
-    std::env::var("SHERPACK_TEST_S3_ENDPOINT").expect(
-        "SHERPACK_TEST_S3_ENDPOINT is not set: the S3 tests need the S3-compatible server that scripts/test.sh starts",
-    )
-}
-
 pub fn s3_options() -> S3Options {
     S3Options {
-        endpoint: Some(s3_endpoint()),
+        endpoint: Some(sherpack_test_support::s3::endpoint()),
         region: Some("us-east-1".into()),
         access_key_id: Some("test".into()),
         secret_access_key: Some("test".into()),
@@ -98,21 +91,12 @@ pub fn s3_options() -> S3Options {
     }
 }
 
-/// Creates a bucket of its own for one test (a plain `PUT /<bucket>`).
-pub async fn create_bucket() -> String {
-    let bucket = format!("t-{}", uuid::Uuid::new_v4().simple());
-    let url = format!("{}/{bucket}", s3_endpoint());
-    let response = reqwest::Client::new().put(&url).send().await.unwrap_or_else(|e| panic!("S3 server at {url}: {e}"));
-    assert!(response.status().is_success(), "creating bucket: {}", response.status());
-    bucket
-}
-
 pub async fn with_s3<F, Fut>(test: F)
 where
     F: FnOnce(ObjectBlobStore) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let bucket = create_bucket().await;
+    let bucket = sherpack_test_support::s3::create_bucket().await;
     let url = StorageUrl::parse(&format!("s3://{bucket}/registry"), s3_options()).unwrap();
     test(ObjectBlobStore::open(&url).unwrap()).await;
 }

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on a fresh Debian machine with Rust.
+#
+# - Postgres: uses $DATABASE_URL, or 127.0.0.1:5432 when something answers there; otherwise
+#   (or with SHERPACK_TEST_OWN_POSTGRES=1) installs Debian's postgresql if missing and starts
+#   a throwaway cluster on a free port.
+# - S3: starts a real S3-compatible server (moto, from PyPI, in a venv of its own) on a free port.
+# - Builds the workspace and runs every test; stops what it started on exit.
+#
+# Caches (venv, cargo target dir) live under ~/.cache/sherpack-registry, outside the clone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${SHERPACK_CACHE_DIR:-$HOME/.cache/sherpack-registry}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export DEBIAN_FRONTEND=noninteractive
+WORK="$(mktemp -d)"
+chmod 755 "$WORK"  # a throwaway Postgres cluster runs as the postgres user inside it
+PIDS=()
+PG_DATA=""
+
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ -n "$PG_DATA" ]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '==> %s\n' "$*"; }
+
+APT_UPDATED=""
+apt_install() {  # installs the Debian packages that are missing
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_for_port() {  # host port what
+  for _ in $(seq 1 300); do port_open "$1" "$2" && return 0; sleep 0.1; done
+  echo "error: $3 did not start on $1:$2" >&2; return 1
+}
+
+apt_install openssl ca-certificates python3 python3-venv
+
+# --- Postgres -----------------------------------------------------------------------------
+if [ -n "${DATABASE_URL:-}" ]; then
+  export SHERPACK_TEST_POSTGRES_URL="$DATABASE_URL"
+  log "Postgres: using DATABASE_URL"
+elif [ -z "${SHERPACK_TEST_OWN_POSTGRES:-}" ] && port_open 127.0.0.1 5432; then
+  export SHERPACK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
+  log "Postgres: using the server at 127.0.0.1:5432"
+else
+  apt_install postgresql
+  PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  PG_DATA="$WORK/pg"
+  PG_PORT="$(free_port)"
+  install -d -o postgres -g postgres "$PG_DATA"
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >/dev/null
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DATA -c fsync=off" start >/dev/null
+  export SHERPACK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
+  log "Postgres: started a throwaway cluster on 127.0.0.1:$PG_PORT"
+fi
+
+# --- S3-compatible server (moto) ----------------------------------------------------------
+VENV="$CACHE/venv"
+if [ ! -x "$VENV/bin/moto_server" ]; then
+  log "installing moto[server] into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.*'
+fi
+S3_PORT="$(free_port)"
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/moto.log" 2>&1 &
+PIDS+=($!)
+wait_for_port 127.0.0.1 "$S3_PORT" "the S3-compatible server"
+export SHERPACK_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+log "S3: moto on $SHERPACK_TEST_S3_ENDPOINT"
+
+# --- Build and test -----------------------------------------------------------------------
+log "building (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+cargo build --workspace --all-targets --locked
+log "testing"
+set +e
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$WORK/test.log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$WORK/test.log"
+exit "$status"

@@ -1,0 +1,55 @@
+//! Fresh Postgres databases, one per test, dropped afterwards even when the test panics.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+use sqlx::Connection;
+
+/// The Postgres server tests create their databases on (`scripts/test.sh` exports it).
+#[must_use]
+pub fn admin_url() -> String {
+    std::env::var("SHERPACK_TEST_POSTGRES_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Self {
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("Postgres is required for this test and {admin} does not answer: {e}"));
+        let name = format!("sherpack_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
+        Self { url: format!("{base}/{name}"), name }
+    }
+
+    pub async fn drop_now(self) {
+        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    /// Runs `test` with the database's URL, then drops the database whatever happened.
+    pub async fn with<F, Fut>(test: F)
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = ()>,
+    {
+        let db = Self::create().await;
+        let outcome = AssertUnwindSafe(test(db.url.clone())).catch_unwind().await;
+        db.drop_now().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}

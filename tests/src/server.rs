@@ -1,0 +1,151 @@
+//! The real `sherpack-registry` process, started on a free loopback port and stopped with
+//! SIGTERM when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// A binary of this workspace, next to the test executable's `deps/` folder.
+#[must_use]
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: build the workspace first (`cargo build --workspace`)", path.display());
+    path
+}
+
+/// Options for one server process.
+#[derive(Default)]
+pub struct ServerOptions {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Working directory; a fresh temporary one when absent.
+    pub cwd: Option<PathBuf>,
+}
+
+pub struct ServerProcess {
+    child: Child,
+    /// `http(s)://127.0.0.1:PORT`
+    pub url: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    _cwd: Option<tempfile::TempDir>,
+    pub cwd: PathBuf,
+}
+
+/// What a process that was expected to refuse to start said and returned.
+pub struct Refusal {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+fn command(options: &ServerOptions, cwd: &Path) -> Command {
+    let mut cmd = Command::new(workspace_binary("sherpack-registry"));
+    cmd.arg("serve").args(&options.args).current_dir(cwd);
+    // Only the variables a test sets: the developer's own SHERPACK_REGISTRY_* must not leak in.
+    cmd.env_clear();
+    for key in ["PATH", "HOME", "SSL_CERT_FILE"] {
+        if let Ok(v) = std::env::var(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    cmd
+}
+
+impl ServerProcess {
+    /// Starts the server with `--listen 127.0.0.1:0` and waits until it logs its address.
+    pub fn start(mut options: ServerOptions) -> Self {
+        let temp = options.cwd.is_none().then(|| tempfile::tempdir().expect("temp dir"));
+        let cwd = options.cwd.clone().unwrap_or_else(|| temp.as_ref().unwrap().path().to_owned());
+        if !options.args.iter().any(|a| a == "--listen") {
+            options.args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+        }
+        let mut child = command(&options, &cwd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sherpack-registry");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let logs = Arc::clone(&logs);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Some(url) = line.split("listening on ").nth(1) {
+                        let url: String =
+                            url.chars().take_while(|c| c.is_ascii_alphanumeric() || ":/.[]".contains(*c)).collect();
+                        let _ = tx.send(url);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(url) => Self { child, url, logs, _cwd: temp, cwd },
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start; its output:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        }
+    }
+
+    /// Runs a server that is expected to exit at start, and collects what it said.
+    #[must_use]
+    pub fn refuse(options: &ServerOptions) -> Refusal {
+        let temp = tempfile::tempdir().unwrap();
+        let cwd = options.cwd.clone().unwrap_or_else(|| temp.path().to_owned());
+        let out = command(options, &cwd).stdin(Stdio::null()).output().expect("run sherpack-registry");
+        Refusal {
+            status: out.status,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    #[must_use]
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("server ignored SIGTERM for 30 s");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            for _ in 0..100 {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
