@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sherpack", version, about = "Push, pull and search Sherpack packs and Helm charts")]
+#[command(
+    name = "sherpack",
+    version,
+    about = "Push, pull and search Sherpack packs and Helm charts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,7 +19,7 @@ struct Cli {
 enum Command {
     /// Check that a URL is an OCI registry and print the API version it announces.
     Ping {
-        /// Registry URL, e.g. http://127.0.0.1:5050
+        /// Registry URL, e.g. <http://127.0.0.1:5050>
         url: String,
     },
 }

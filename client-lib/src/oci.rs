@@ -20,20 +20,37 @@ pub struct OciClient {
 impl OciClient {
     /// `base` is `http(s)://host[:port]`; a bare `host[:port]` means HTTPS.
     pub fn new(base: &str) -> Result<Self, OciError> {
-        let with_scheme = if base.contains("://") { base.to_owned() } else { format!("https://{base}") };
+        let with_scheme = if base.contains("://") {
+            base.to_owned()
+        } else {
+            format!("https://{base}")
+        };
         let base = Url::parse(&with_scheme).map_err(|_| OciError::BadUrl(base.to_owned()))?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("sherpack/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| OciError::Http { url: base.to_string(), source })?;
+            .map_err(|source| OciError::Http {
+                url: base.to_string(),
+                source,
+            })?;
         Ok(Self { base, http })
     }
 
     /// Probes `GET /v2/` and returns the API version the registry announces.
     pub async fn check(&self) -> Result<String, OciError> {
-        let url = self.base.join("/v2/").map_err(|_| OciError::BadUrl(self.base.to_string()))?;
+        let url = self
+            .base
+            .join("/v2/")
+            .map_err(|_| OciError::BadUrl(self.base.to_string()))?;
         let response =
-            self.http.get(url.clone()).send().await.map_err(|source| OciError::Http { url: url.to_string(), source })?;
+            self.http
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|source| OciError::Http {
+                    url: url.to_string(),
+                    source,
+                })?;
         let version = response
             .headers()
             .get("docker-distribution-api-version")
@@ -41,7 +58,10 @@ impl OciClient {
             .map(str::to_owned);
         match (response.status().as_u16(), version) {
             (200 | 401, Some(v)) => Ok(v),
-            (status, _) => Err(OciError::NotARegistry { url: url.to_string(), status }),
+            (status, _) => Err(OciError::NotARegistry {
+                url: url.to_string(),
+                status,
+            }),
         }
     }
 }

@@ -43,7 +43,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Streams `data` into the store, hashing it on the way. The blob becomes readable under its
     /// digest only after the whole stream was written and, when `expected` is given, matched it.
     /// On any failure nothing is left visible.
-    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError>;
+    async fn put(&self, data: ByteStream, expected: Option<&Digest>)
+    -> Result<BlobInfo, BlobError>;
 
     /// Streams a blob, or the half-open byte `range` of it.
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;

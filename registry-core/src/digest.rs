@@ -24,7 +24,9 @@ impl Digest {
     /// Builds a digest from raw sha256 output.
     #[must_use]
     pub fn from_sha256_bytes(bytes: &[u8]) -> Self {
-        Self { hex: hex::encode(bytes) }
+        Self {
+            hex: hex::encode(bytes),
+        }
     }
 
     /// The digest of a byte slice held in memory (manifests, small documents).
@@ -54,19 +56,27 @@ impl FromStr for Digest {
         };
         // The spec's grammar: algorithm-component [+._-] ... ; anything else is malformed.
         let algorithm_ok = !algorithm.is_empty()
-            && algorithm
-                .split(['+', '.', '_', '-'])
-                .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+            && algorithm.split(['+', '.', '_', '-']).all(|c| {
+                !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            });
         if !algorithm_ok {
             return Err(DigestError::Malformed(s.to_owned()));
         }
         if algorithm != "sha256" {
             return Err(DigestError::UnsupportedAlgorithm(algorithm.to_owned()));
         }
-        if encoded.len() != 64 || !encoded.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if encoded.len() != 64
+            || !encoded
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(DigestError::Malformed(s.to_owned()));
         }
-        Ok(Self { hex: encoded.to_owned() })
+        Ok(Self {
+            hex: encoded.to_owned(),
+        })
     }
 }
 
@@ -136,14 +146,29 @@ mod tests {
     #[test]
     fn parses_and_prints_sha256() {
         let d = Digest::of(b"");
-        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "sha256", "sha256:", "sha256:abc", "SHA256:00", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855", ":abc", "sha256:../../etc/passwd"] {
-            assert!(matches!(bad.parse::<Digest>(), Err(DigestError::Malformed(_))), "{bad}");
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            "sha256:abc",
+            "SHA256:00",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            ":abc",
+            "sha256:../../etc/passwd",
+        ] {
+            assert!(
+                matches!(bad.parse::<Digest>(), Err(DigestError::Malformed(_))),
+                "{bad}"
+            );
         }
         assert_eq!(
             format!("sha512:{}", "a".repeat(128)).parse::<Digest>(),

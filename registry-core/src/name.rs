@@ -63,7 +63,10 @@ impl FromStr for RepoName {
     type Err = NameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| NameError { name: s.to_owned(), reason };
+        let err = |reason| NameError {
+            name: s.to_owned(),
+            reason,
+        };
         if s.is_empty() {
             return Err(err("the name is empty"));
         }
@@ -102,17 +105,47 @@ mod tests {
 
     #[test]
     fn accepts_spec_names() {
-        for ok in ["a", "acme/nginx", "a/b/c/d", "my-app", "my--app", "my_app", "my__app", "v1.2", "0abc/x9"] {
+        for ok in [
+            "a",
+            "acme/nginx",
+            "a/b/c/d",
+            "my-app",
+            "my--app",
+            "my_app",
+            "my__app",
+            "v1.2",
+            "0abc/x9",
+        ] {
             assert!(ok.parse::<RepoName>().is_ok(), "{ok}");
         }
-        assert_eq!("acme/web/nginx".parse::<RepoName>().unwrap().namespace(), "acme");
+        assert_eq!(
+            "acme/web/nginx".parse::<RepoName>().unwrap().namespace(),
+            "acme"
+        );
     }
 
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", "/", "a/", "/a", "a//b", "..", "a/../b", "a/./b", "A", "acme/Nginx", "-a", "a-", "a___b",
-            "a..b", "a._b", "a b", "a\\b", "a%2fb", "a:b",
+            "",
+            "/",
+            "a/",
+            "/a",
+            "a//b",
+            "..",
+            "a/../b",
+            "a/./b",
+            "A",
+            "acme/Nginx",
+            "-a",
+            "a-",
+            "a___b",
+            "a..b",
+            "a._b",
+            "a b",
+            "a\\b",
+            "a%2fb",
+            "a:b",
         ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad}");
         }

@@ -17,7 +17,11 @@ pub enum StoreError {
     #[error("upload session {0} is unknown")]
     UploadUnknown(String),
     #[error("upload session {id} is at offset {actual}, not {expected}")]
-    UploadOffsetMismatch { id: String, expected: u64, actual: u64 },
+    UploadOffsetMismatch {
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("database error: {0}")]
     Backend(String),
 }
@@ -137,25 +141,49 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Stores a manifest and, optionally, points `tag` at it, in one transaction. Fails with
     /// `MissingReference` when a referenced blob or child manifest is not in the repository.
-    async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()>;
-    async fn manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &NewManifest,
+        tag: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>>;
     /// Deletes a manifest and the tags pointing at it. Returns whether it existed.
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     /// Manifests whose `subject` is `subject`, oldest first.
-    async fn referrers(&self, repo: &RepoName, subject: &Digest) -> StoreResult<Vec<ManifestRecord>>;
+    async fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>>;
 
     async fn resolve_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<Option<Digest>>;
     /// Points `tag` at an existing manifest of the repository.
     async fn set_tag(&self, repo: &RepoName, tag: &str, digest: &Digest) -> StoreResult<()>;
     /// Tags in lexical order, strictly after `after`, at most `limit`.
-    async fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
+    async fn list_tags(
+        &self,
+        repo: &RepoName,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<String>>;
     async fn delete_tag(&self, repo: &RepoName, tag: &str) -> StoreResult<bool>;
 
     async fn create_upload(&self, repo: &RepoName, state: &[u8]) -> StoreResult<UploadSession>;
     async fn upload(&self, id: &str) -> StoreResult<Option<UploadSession>>;
     /// Advances a session from `expected_offset` to `new_offset`; fails with
     /// `UploadOffsetMismatch` when another request moved it first.
-    async fn advance_upload(&self, id: &str, expected_offset: u64, new_offset: u64, state: &[u8]) -> StoreResult<()>;
+    async fn advance_upload(
+        &self,
+        id: &str,
+        expected_offset: u64,
+        new_offset: u64,
+        state: &[u8],
+    ) -> StoreResult<()>;
     async fn delete_upload(&self, id: &str) -> StoreResult<bool>;
     /// Sessions not touched since `before`.
     async fn stale_uploads(&self, before: Millis) -> StoreResult<Vec<UploadSession>>;

@@ -36,11 +36,18 @@ async fn main() {
         secret_access_key: var("SECRET_ACCESS_KEY"),
         path_style: var("PATH_STYLE").is_some_and(|v| v == "true"),
     };
-    let store = ObjectBlobStore::open(&StorageUrl::parse(url, s3).expect("storage URL")).expect("open store");
+    let store = ObjectBlobStore::open(&StorageUrl::parse(url, s3).expect("storage URL"))
+        .expect("open store");
     let size = mib * 1024 * 1024;
-    let chunk = Bytes::from((0..CHUNK).map(|i| u8::try_from(i % 251).unwrap()).collect::<Vec<_>>());
+    let chunk = Bytes::from(
+        (0..CHUNK)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect::<Vec<_>>(),
+    );
     let chunks = size / CHUNK as u64;
-    let data = futures::stream::iter(0..chunks).map(move |_| Ok(chunk.clone())).boxed();
+    let data = futures::stream::iter(0..chunks)
+        .map(move |_| Ok(chunk.clone()))
+        .boxed();
     let baseline = peak_rss_kib();
 
     let started = Instant::now();

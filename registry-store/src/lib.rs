@@ -1,6 +1,6 @@
 //! Storage backends behind the `registry-core` traits.
 //!
-//! - [`sql`]: the metadata store, one implementation compiled for Postgres and for SQLite.
+//! - [`sql`]: the metadata store, one implementation compiled for Postgres and for `SQLite`.
 //! - [`blobs`]: the content-addressed blob store over `object_store` (filesystem, S3, memory).
 
 pub mod blobs;

@@ -12,34 +12,55 @@ const MIB: u64 = 1024 * 1024;
 
 async fn small_blob_round_trip(store: ObjectBlobStore) {
     let info = store.put(once(b"hello blob"), None).await.unwrap();
-    assert_eq!((info.digest.clone(), info.size), (Digest::of(b"hello blob"), 10));
+    assert_eq!(
+        (info.digest.clone(), info.size),
+        (Digest::of(b"hello blob"), 10)
+    );
     assert_eq!(store.stat(&info.digest).await.unwrap(), Some(10));
     let read = store.get(&info.digest, None).await.unwrap();
     assert_eq!((read.size, read.range.clone()), (10, 0..10));
     assert_eq!(hash_stream(read.stream).await, (info.digest.clone(), 10));
 
     // Writing the same content again is a no-op that answers the same digest.
-    assert_eq!(store.put(once(b"hello blob"), Some(&info.digest)).await.unwrap(), info);
+    assert_eq!(
+        store
+            .put(once(b"hello blob"), Some(&info.digest))
+            .await
+            .unwrap(),
+        info
+    );
 
     store.delete(&info.digest).await.unwrap();
     store.delete(&info.digest).await.unwrap();
     assert_eq!(store.stat(&info.digest).await.unwrap(), None);
-    assert!(matches!(store.get(&info.digest, None).await, Err(BlobError::NotFound(_))));
+    assert!(matches!(
+        store.get(&info.digest, None).await,
+        Err(BlobError::NotFound(_))
+    ));
     assert!(store.temporary_objects().await.unwrap().is_empty());
     store.ping().await.unwrap();
 }
 
 async fn an_empty_blob_is_a_blob(store: ObjectBlobStore) {
-    let info = store.put(futures::StreamExt::boxed(futures::stream::empty()), None).await.unwrap();
+    let info = store
+        .put(futures::StreamExt::boxed(futures::stream::empty()), None)
+        .await
+        .unwrap();
     assert_eq!(info.digest, Digest::of(b""));
     assert_eq!(store.stat(&info.digest).await.unwrap(), Some(0));
 }
 
 async fn a_digest_mismatch_leaves_nothing(store: ObjectBlobStore) {
     let claimed = Digest::of(b"something else");
-    let err = store.put(generated(1, 3 * MIB, None), Some(&claimed)).await.unwrap_err();
+    let err = store
+        .put(generated(1, 3 * MIB, None), Some(&claimed))
+        .await
+        .unwrap_err();
     let actual = generated_digest(1, 3 * MIB).await;
-    assert!(matches!(&err, BlobError::DigestMismatch { expected, actual: a } if *expected == claimed && *a == actual), "{err}");
+    assert!(
+        matches!(&err, BlobError::DigestMismatch { expected, actual: a } if *expected == claimed && *a == actual),
+        "{err}"
+    );
     assert_eq!(store.stat(&actual).await.unwrap(), None);
     assert_eq!(store.stat(&claimed).await.unwrap(), None);
     assert!(store.temporary_objects().await.unwrap().is_empty());
@@ -47,10 +68,22 @@ async fn a_digest_mismatch_leaves_nothing(store: ObjectBlobStore) {
 
 async fn an_aborted_write_leaves_nothing(store: ObjectBlobStore) {
     // Breaks after 20 MiB: past the first multipart parts, so a multipart upload is aborted.
-    let err = store.put(generated(2, 40 * MIB, Some(20 * MIB)), None).await.unwrap_err();
+    let err = store
+        .put(generated(2, 40 * MIB, Some(20 * MIB)), None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, BlobError::Input(_)), "{err}");
-    assert_eq!(store.stat(&generated_digest(2, 40 * MIB).await).await.unwrap(), None);
-    assert!(store.temporary_objects().await.unwrap().is_empty(), "the partial write was removed");
+    assert_eq!(
+        store
+            .stat(&generated_digest(2, 40 * MIB).await)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store.temporary_objects().await.unwrap().is_empty(),
+        "the partial write was removed"
+    );
 }
 
 async fn range_reads(store: ObjectBlobStore) {
@@ -70,15 +103,27 @@ async fn range_reads(store: ObjectBlobStore) {
     let r = read(7..100).await.unwrap();
     assert_eq!(r.range, 7..10, "an end past the blob is clamped");
     assert_eq!(body(r).await, b"789");
-    assert!(matches!(read(10..11).await, Err(BlobError::RangeNotSatisfiable { size: 10, .. })));
-    assert!(matches!(read(5..5).await, Err(BlobError::RangeNotSatisfiable { .. })));
-    assert!(matches!(store.get(&Digest::of(b"absent"), Some(0..1)).await, Err(BlobError::NotFound(_))));
+    assert!(matches!(
+        read(10..11).await,
+        Err(BlobError::RangeNotSatisfiable { size: 10, .. })
+    ));
+    assert!(matches!(
+        read(5..5).await,
+        Err(BlobError::RangeNotSatisfiable { .. })
+    ));
+    assert!(matches!(
+        store.get(&Digest::of(b"absent"), Some(0..1)).await,
+        Err(BlobError::NotFound(_))
+    ));
 }
 
 async fn a_200_mib_blob_streams_through(store: ObjectBlobStore) {
     let size = 200 * MIB;
     let expected = generated_digest(3, size).await;
-    let info = store.put(generated(3, size, None), Some(&expected)).await.unwrap();
+    let info = store
+        .put(generated(3, size, None), Some(&expected))
+        .await
+        .unwrap();
     assert_eq!((info.digest.clone(), info.size), (expected.clone(), size));
     assert_eq!(store.stat(&expected).await.unwrap(), Some(size));
     let read = store.get(&expected, None).await.unwrap();
@@ -95,7 +140,10 @@ async fn concurrent_writes_of_one_blob_agree(store: ObjectBlobStore) {
     for r in results {
         assert_eq!(r.unwrap().digest, expected);
     }
-    assert_eq!(hash_stream(store.get(&expected, None).await.unwrap().stream).await, (expected, 9 * MIB));
+    assert_eq!(
+        hash_stream(store.get(&expected, None).await.unwrap().stream).await,
+        (expected, 9 * MIB)
+    );
 }
 
 blob_tests!(

@@ -1,4 +1,4 @@
-//! The metadata store suite: every test runs on SQLite and on Postgres, each in a fresh database.
+//! The metadata store suite: every test runs on `SQLite` and on Postgres, each in a fresh database.
 
 mod common;
 
@@ -29,13 +29,32 @@ async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn Metada
         assert!(store.repository_exists(&name(repo)).await.unwrap());
     }
     assert!(!store.repository_exists(&name("nobody/here")).await.unwrap());
-    assert!(store.list_repositories(None, 10).await.unwrap().is_empty(), "no manifest yet");
+    assert!(
+        store.list_repositories(None, 10).await.unwrap().is_empty(),
+        "no manifest yet"
+    );
     for repo in ["zeta/app", "acme/web", "acme/api"] {
-        store.put_manifest(&name(repo), &manifest("{}", vec![ManifestRef::Blob(blob.clone())]), None).await.unwrap();
+        store
+            .put_manifest(
+                &name(repo),
+                &manifest("{}", vec![ManifestRef::Blob(blob.clone())]),
+                None,
+            )
+            .await
+            .unwrap();
     }
-    assert_eq!(store.list_repositories(None, 10).await.unwrap(), ["acme/api", "acme/web", "zeta/app"]);
-    assert_eq!(store.list_repositories(None, 2).await.unwrap(), ["acme/api", "acme/web"]);
-    assert_eq!(store.list_repositories(Some("acme/web"), 2).await.unwrap(), ["zeta/app"]);
+    assert_eq!(
+        store.list_repositories(None, 10).await.unwrap(),
+        ["acme/api", "acme/web", "zeta/app"]
+    );
+    assert_eq!(
+        store.list_repositories(None, 2).await.unwrap(),
+        ["acme/api", "acme/web"]
+    );
+    assert_eq!(
+        store.list_repositories(Some("acme/web"), 2).await.unwrap(),
+        ["zeta/app"]
+    );
 }
 
 async fn blob_links_belong_to_one_repository(store: Arc<dyn MetadataStore>) {
@@ -43,29 +62,73 @@ async fn blob_links_belong_to_one_repository(store: Arc<dyn MetadataStore>) {
     let d = Digest::of(b"layer");
     store.link_blob(&a, &d, 5).await.unwrap();
     store.link_blob(&a, &d, 5).await.unwrap(); // idempotent
-    assert_eq!(store.linked_blob(&a, &d).await.unwrap().map(|l| l.size), Some(5));
-    assert_eq!(store.linked_blob(&b, &d).await.unwrap(), None, "b never linked it");
-    assert_eq!(store.blob(&d).await.unwrap().map(|l| l.size), Some(5), "known registry-wide");
+    assert_eq!(
+        store.linked_blob(&a, &d).await.unwrap().map(|l| l.size),
+        Some(5)
+    );
+    assert_eq!(
+        store.linked_blob(&b, &d).await.unwrap(),
+        None,
+        "b never linked it"
+    );
+    assert_eq!(
+        store.blob(&d).await.unwrap().map(|l| l.size),
+        Some(5),
+        "known registry-wide"
+    );
     assert!(store.unlink_blob(&a, &d).await.unwrap());
     assert!(!store.unlink_blob(&a, &d).await.unwrap());
     assert_eq!(store.linked_blob(&a, &d).await.unwrap(), None);
-    let kinds: Vec<_> = store.changes_since(0, 100).await.unwrap().into_iter().map(|c| c.kind).collect();
-    assert_eq!(kinds, [ChangeKind::BlobLinked, ChangeKind::BlobUnlinked], "the repeated link is not a change");
+    let kinds: Vec<_> = store
+        .changes_since(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [ChangeKind::BlobLinked, ChangeKind::BlobUnlinked],
+        "the repeated link is not a change"
+    );
 }
 
 async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn MetadataStore>) {
     let repo = name("acme/nginx");
     let (config, layer) = (Digest::of(b"c"), Digest::of(b"l"));
-    let image = manifest("image", vec![ManifestRef::Blob(config.clone()), ManifestRef::Blob(layer.clone())]);
+    let image = manifest(
+        "image",
+        vec![
+            ManifestRef::Blob(config.clone()),
+            ManifestRef::Blob(layer.clone()),
+        ],
+    );
     store.link_blob(&repo, &config, 1).await.unwrap();
-    let err = store.put_manifest(&repo, &image, Some("1.0.0")).await.unwrap_err();
-    assert!(matches!(&err, StoreError::MissingReference(d) if *d == layer), "{err}");
-    assert_eq!(store.manifest(&repo, &image.digest).await.unwrap(), None, "nothing half-stored");
+    let err = store
+        .put_manifest(&repo, &image, Some("1.0.0"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::MissingReference(d) if *d == layer),
+        "{err}"
+    );
+    assert_eq!(
+        store.manifest(&repo, &image.digest).await.unwrap(),
+        None,
+        "nothing half-stored"
+    );
     assert_eq!(store.resolve_tag(&repo, "1.0.0").await.unwrap(), None);
 
     store.link_blob(&repo, &layer, 1).await.unwrap();
-    store.put_manifest(&repo, &image, Some("1.0.0")).await.unwrap();
-    let stored = store.manifest(&repo, &image.digest).await.unwrap().expect("stored");
+    store
+        .put_manifest(&repo, &image, Some("1.0.0"))
+        .await
+        .unwrap();
+    let stored = store
+        .manifest(&repo, &image.digest)
+        .await
+        .unwrap()
+        .expect("stored");
     assert_eq!(stored.content, b"image");
     assert_eq!(stored.size, 5);
     assert_eq!(stored.media_type, image.media_type);
@@ -73,40 +136,89 @@ async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn MetadataStore>) 
     let missing_child = Digest::of(b"other");
     let index = NewManifest {
         media_type: "application/vnd.oci.image.index.v1+json".into(),
-        ..manifest("index", vec![ManifestRef::Manifest(image.digest.clone()), ManifestRef::Manifest(missing_child.clone())])
+        ..manifest(
+            "index",
+            vec![
+                ManifestRef::Manifest(image.digest.clone()),
+                ManifestRef::Manifest(missing_child.clone()),
+            ],
+        )
     };
     let err = store.put_manifest(&repo, &index, None).await.unwrap_err();
-    assert!(matches!(&err, StoreError::MissingReference(d) if *d == missing_child), "{err}");
-    let index = NewManifest { references: vec![ManifestRef::Manifest(image.digest.clone())], ..index };
-    store.put_manifest(&repo, &index, Some("latest")).await.unwrap();
-    assert_eq!(store.resolve_tag(&repo, "latest").await.unwrap(), Some(index.digest.clone()));
+    assert!(
+        matches!(&err, StoreError::MissingReference(d) if *d == missing_child),
+        "{err}"
+    );
+    let index = NewManifest {
+        references: vec![ManifestRef::Manifest(image.digest.clone())],
+        ..index
+    };
+    store
+        .put_manifest(&repo, &index, Some("latest"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.resolve_tag(&repo, "latest").await.unwrap(),
+        Some(index.digest.clone())
+    );
 
     // The same manifest under another repository needs that repository's own links.
-    let err = store.put_manifest(&name("other/repo"), &image, None).await.unwrap_err();
+    let err = store
+        .put_manifest(&name("other/repo"), &image, None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::MissingReference(_)));
 }
 
 async fn tags_move_list_and_delete(store: Arc<dyn MetadataStore>) {
     let repo = name("acme/chart");
     let (one, two) = (manifest("one", vec![]), manifest("two", vec![]));
-    store.put_manifest(&repo, &one, Some("1.0.0")).await.unwrap();
+    store
+        .put_manifest(&repo, &one, Some("1.0.0"))
+        .await
+        .unwrap();
     store.put_manifest(&repo, &two, None).await.unwrap();
     for tag in ["b", "a", "c", "latest"] {
         store.set_tag(&repo, tag, &one.digest).await.unwrap();
     }
     store.set_tag(&repo, "latest", &two.digest).await.unwrap();
-    assert_eq!(store.resolve_tag(&repo, "latest").await.unwrap(), Some(two.digest.clone()));
-    assert_eq!(store.list_tags(&repo, None, 100).await.unwrap(), ["1.0.0", "a", "b", "c", "latest"]);
-    assert_eq!(store.list_tags(&repo, None, 2).await.unwrap(), ["1.0.0", "a"]);
-    assert_eq!(store.list_tags(&repo, Some("a"), 2).await.unwrap(), ["b", "c"]);
-    assert_eq!(store.list_tags(&name("none/here"), None, 10).await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.resolve_tag(&repo, "latest").await.unwrap(),
+        Some(two.digest.clone())
+    );
+    assert_eq!(
+        store.list_tags(&repo, None, 100).await.unwrap(),
+        ["1.0.0", "a", "b", "c", "latest"]
+    );
+    assert_eq!(
+        store.list_tags(&repo, None, 2).await.unwrap(),
+        ["1.0.0", "a"]
+    );
+    assert_eq!(
+        store.list_tags(&repo, Some("a"), 2).await.unwrap(),
+        ["b", "c"]
+    );
+    assert_eq!(
+        store.list_tags(&name("none/here"), None, 10).await.unwrap(),
+        Vec::<String>::new()
+    );
 
     let unknown = Digest::of(b"unknown");
-    assert!(matches!(store.set_tag(&repo, "x", &unknown).await, Err(StoreError::ManifestUnknown(_))));
+    assert!(matches!(
+        store.set_tag(&repo, "x", &unknown).await,
+        Err(StoreError::ManifestUnknown(_))
+    ));
     assert!(store.delete_tag(&repo, "a").await.unwrap());
     assert!(!store.delete_tag(&repo, "a").await.unwrap());
     assert_eq!(store.resolve_tag(&repo, "a").await.unwrap(), None);
-    assert_eq!(store.manifest(&repo, &one.digest).await.unwrap().map(|m| m.digest), Some(one.digest.clone()));
+    assert_eq!(
+        store
+            .manifest(&repo, &one.digest)
+            .await
+            .unwrap()
+            .map(|m| m.digest),
+        Some(one.digest.clone())
+    );
 }
 
 async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn MetadataStore>) {
@@ -116,11 +228,21 @@ async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn MetadataStore>) {
     store.set_tag(&repo, "v1-alias", &m.digest).await.unwrap();
     assert!(store.delete_manifest(&repo, &m.digest).await.unwrap());
     assert!(!store.delete_manifest(&repo, &m.digest).await.unwrap());
-    assert!(!store.delete_manifest(&name("never/existed"), &m.digest).await.unwrap());
+    assert!(
+        !store
+            .delete_manifest(&name("never/existed"), &m.digest)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.manifest(&repo, &m.digest).await.unwrap(), None);
     assert!(store.list_tags(&repo, None, 10).await.unwrap().is_empty());
     let changes = store.changes_since(0, 100).await.unwrap();
-    let tail: Vec<_> = changes.iter().rev().take(3).map(|c| (c.kind, c.tag.clone())).collect();
+    let tail: Vec<_> = changes
+        .iter()
+        .rev()
+        .take(3)
+        .map(|c| (c.kind, c.tag.clone()))
+        .collect();
     assert_eq!(
         tail,
         [
@@ -134,7 +256,10 @@ async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn MetadataStore>) {
 async fn referrers_are_found_by_subject(store: Arc<dyn MetadataStore>) {
     let repo = name("acme/signed");
     let subject = manifest("subject", vec![]);
-    store.put_manifest(&repo, &subject, Some("1.0.0")).await.unwrap();
+    store
+        .put_manifest(&repo, &subject, Some("1.0.0"))
+        .await
+        .unwrap();
     let sig = NewManifest {
         artifact_type: Some("application/vnd.sherpack.signature.v1".into()),
         subject: Some(subject.digest.clone()),
@@ -147,31 +272,83 @@ async fn referrers_are_found_by_subject(store: Arc<dyn MetadataStore>) {
     };
     store.put_manifest(&repo, &sig, None).await.unwrap();
     store.put_manifest(&repo, &sbom, None).await.unwrap();
-    store.put_manifest(&repo, &manifest("unrelated", vec![]), None).await.unwrap();
-    let mut found: Vec<_> = store.referrers(&repo, &subject.digest).await.unwrap().into_iter().map(|m| m.artifact_type).collect();
+    store
+        .put_manifest(&repo, &manifest("unrelated", vec![]), None)
+        .await
+        .unwrap();
+    let mut found: Vec<_> = store
+        .referrers(&repo, &subject.digest)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.artifact_type)
+        .collect();
     found.sort();
-    assert_eq!(found, [Some("application/spdx+json".to_owned()), Some("application/vnd.sherpack.signature.v1".to_owned())]);
+    assert_eq!(
+        found,
+        [
+            Some("application/spdx+json".to_owned()),
+            Some("application/vnd.sherpack.signature.v1".to_owned())
+        ]
+    );
     assert_eq!(store.referrers(&repo, &sig.digest).await.unwrap(), vec![]);
-    assert_eq!(store.referrers(&name("other/repo"), &subject.digest).await.unwrap(), vec![]);
+    assert_eq!(
+        store
+            .referrers(&name("other/repo"), &subject.digest)
+            .await
+            .unwrap(),
+        vec![]
+    );
 }
 
 async fn upload_sessions_advance_only_from_their_offset(store: Arc<dyn MetadataStore>) {
     let repo = name("acme/up");
     let session = store.create_upload(&repo, b"state0").await.unwrap();
     let loaded = store.upload(&session.id).await.unwrap().expect("persisted");
-    assert_eq!((loaded.offset, loaded.state.as_slice(), loaded.repository.as_str()), (0, &b"state0"[..], "acme/up"));
+    assert_eq!(
+        (
+            loaded.offset,
+            loaded.state.as_slice(),
+            loaded.repository.as_str()
+        ),
+        (0, &b"state0"[..], "acme/up")
+    );
 
-    store.advance_upload(&session.id, 0, 100, b"state1").await.unwrap();
-    let err = store.advance_upload(&session.id, 0, 50, b"stale").await.unwrap_err();
-    assert!(matches!(err, StoreError::UploadOffsetMismatch { actual: 100, .. }), "{err}");
+    store
+        .advance_upload(&session.id, 0, 100, b"state1")
+        .await
+        .unwrap();
+    let err = store
+        .advance_upload(&session.id, 0, 50, b"stale")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UploadOffsetMismatch { actual: 100, .. }),
+        "{err}"
+    );
     let loaded = store.upload(&session.id).await.unwrap().unwrap();
-    assert_eq!((loaded.offset, loaded.state.as_slice()), (100, &b"state1"[..]));
-    assert!(matches!(store.advance_upload("no-such-id", 0, 1, b"").await, Err(StoreError::UploadUnknown(_))));
+    assert_eq!(
+        (loaded.offset, loaded.state.as_slice()),
+        (100, &b"state1"[..])
+    );
+    assert!(matches!(
+        store.advance_upload("no-such-id", 0, 1, b"").await,
+        Err(StoreError::UploadUnknown(_))
+    ));
 
     let future = loaded.updated_at + 1;
     let stale = store.stale_uploads(future).await.unwrap();
-    assert_eq!(stale.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [session.id.as_str()]);
-    assert!(store.stale_uploads(loaded.updated_at - 1).await.unwrap().is_empty());
+    assert_eq!(
+        stale.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        [session.id.as_str()]
+    );
+    assert!(
+        store
+            .stale_uploads(loaded.updated_at - 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.delete_upload(&session.id).await.unwrap());
     assert_eq!(store.upload(&session.id).await.unwrap(), None);
     assert!(!store.delete_upload(&session.id).await.unwrap());
@@ -187,7 +364,15 @@ async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn MetadataStor
     store.delete_tag(&repo, "1.0.0").await.unwrap();
     let all = store.changes_since(0, 100).await.unwrap();
     let kinds: Vec<_> = all.iter().map(|c| c.kind).collect();
-    assert_eq!(kinds, [ChangeKind::BlobLinked, ChangeKind::ManifestPut, ChangeKind::TagSet, ChangeKind::TagDeleted]);
+    assert_eq!(
+        kinds,
+        [
+            ChangeKind::BlobLinked,
+            ChangeKind::ManifestPut,
+            ChangeKind::TagSet,
+            ChangeKind::TagDeleted
+        ]
+    );
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     assert!(all.iter().all(|c| c.repository == "acme/seq"));
     assert_eq!(all[2].tag.as_deref(), Some("1.0.0"));
@@ -195,7 +380,13 @@ async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn MetadataStor
     assert_eq!(store.last_change_seq().await.unwrap(), all[3].seq);
     let page = store.changes_since(all[0].seq, 2).await.unwrap();
     assert_eq!(page, all[1..3]);
-    assert!(store.changes_since(all[3].seq, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .changes_since(all[3].seq, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn concurrent_writers_all_land(store: Arc<dyn MetadataStore>) {
@@ -207,7 +398,10 @@ async fn concurrent_writers_all_land(store: Arc<dyn MetadataStore>) {
                 let blob = Digest::of(format!("blob{i}").as_bytes());
                 store.link_blob(&repo, &blob, 1).await.unwrap();
                 let m = manifest(&format!("manifest{i}"), vec![ManifestRef::Blob(blob)]);
-                store.put_manifest(&repo, &m, Some(&format!("v{i}"))).await.unwrap();
+                store
+                    .put_manifest(&repo, &m, Some(&format!("v{i}")))
+                    .await
+                    .unwrap();
             })
         })
         .collect();
@@ -216,7 +410,11 @@ async fn concurrent_writers_all_land(store: Arc<dyn MetadataStore>) {
     }
     let mut total = 0;
     for ns in 0..3 {
-        total += store.list_tags(&name(&format!("team{ns}/app")), None, 100).await.unwrap().len();
+        total += store
+            .list_tags(&name(&format!("team{ns}/app")), None, 100)
+            .await
+            .unwrap()
+            .len();
     }
     assert_eq!(total, 24);
     let changes = store.changes_since(0, 1000).await.unwrap();
@@ -240,17 +438,31 @@ async fn write_then_reopen(url: &str) {
     let repo = name("acme/durable");
     {
         let store = registry_store::open_metadata(url).await.unwrap();
-        store.put_manifest(&repo, &manifest("durable", vec![]), Some("1.0.0")).await.unwrap();
+        store
+            .put_manifest(&repo, &manifest("durable", vec![]), Some("1.0.0"))
+            .await
+            .unwrap();
     }
     let reopened = registry_store::open_metadata(url).await.unwrap();
-    assert_eq!(reopened.resolve_tag(&repo, "1.0.0").await.unwrap(), Some(Digest::of(b"durable")));
-    assert_eq!(reopened.last_change_seq().await.unwrap(), 2, "migrations ran once, data kept");
+    assert_eq!(
+        reopened.resolve_tag(&repo, "1.0.0").await.unwrap(),
+        Some(Digest::of(b"durable"))
+    );
+    assert_eq!(
+        reopened.last_change_seq().await.unwrap(),
+        2,
+        "migrations ran once, data kept"
+    );
 }
 
 #[tokio::test]
 async fn sqlite_data_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    write_then_reopen(&format!("sqlite://{}", dir.path().join("nested/dir/registry.db").display())).await;
+    write_then_reopen(&format!(
+        "sqlite://{}",
+        dir.path().join("nested/dir/registry.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test]
@@ -260,9 +472,20 @@ async fn postgres_data_survives_reopen() {
 
 #[tokio::test]
 async fn unreachable_and_unknown_databases_are_named() {
-    let err = registry_store::open_metadata("mysql://x/y").await.err().expect("refused").to_string();
+    let err = registry_store::open_metadata("mysql://x/y")
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("mysql://x/y"), "{err}");
     // A port nothing listens on (port 1 needs root to bind, so it is closed here).
-    let err = registry_store::open_metadata("postgres://u:secret@127.0.0.1:1/db").await.err().expect("refused").to_string();
-    assert!(err.contains("127.0.0.1:1") && !err.contains("secret"), "{err}");
+    let err = registry_store::open_metadata("postgres://u:secret@127.0.0.1:1/db")
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("127.0.0.1:1") && !err.contains("secret"),
+        "{err}"
+    );
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use crate::config::{LogFormat, LogOverrides, Overrides, TlsConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "sherpack-registry", version, about = "A registry for Sherpack packs and Helm charts")]
+#[command(
+    name = "sherpack-registry",
+    version,
+    about = "A registry for Sherpack packs and Helm charts"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,9 +62,15 @@ impl ServeArgs {
             public_url: self.public_url.clone(),
             database_url: self.database_url.clone(),
             storage_url: self.storage_url.clone(),
-            log: LogOverrides { level: self.log_level.clone(), format: self.log_format },
+            log: LogOverrides {
+                level: self.log_level.clone(),
+                format: self.log_format,
+            },
             tls: match (&self.tls_cert, &self.tls_key) {
-                (Some(cert), Some(key)) => Some(TlsConfig { cert: cert.clone(), key: key.clone() }),
+                (Some(cert), Some(key)) => Some(TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
                 _ => None,
             },
         }

@@ -59,12 +59,17 @@ pub struct TlsConfig {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            listen: DEFAULT_LISTEN.parse().expect("default listen address is valid"),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("default listen address is valid"),
             public_url: None,
             database_url: "sqlite://./data/registry.db".to_owned(),
             storage_url: "file://./data/blobs".to_owned(),
             s3: S3Options::default(),
-            log: LogConfig { level: "info".to_owned(), format: LogFormat::Text },
+            log: LogConfig {
+                level: "info".to_owned(),
+                format: LogFormat::Text,
+            },
             tls: None,
         }
     }
@@ -124,22 +129,32 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         // Read the variables handed in rather than the process's, so tests stay hermetic.
-        let vars: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         figment = figment.merge(StaticEnv { vars });
         figment = figment.merge(Serialized::defaults(overrides));
-        let config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::Invalid(format!("public_url `{url}` must start with http:// or https://")));
-            }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "public_url `{url}` must start with http:// or https://"
+            )));
         }
         let db = &self.database_url;
-        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+        if !(db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
             return Err(ConfigError::Invalid(format!(
                 "database_url `{}` must start with sqlite:// or postgres://",
                 registry_store::sql::redact_url(db)
@@ -148,12 +163,15 @@ impl Config {
         registry_store::StorageUrl::parse(&self.storage_url, self.s3.clone())
             .map_err(|e| ConfigError::Invalid(format!("storage_url: {e}")))?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
-            return Err(ConfigError::Invalid(format!("log.level `{}` is not a valid log filter", self.log.level)));
+            return Err(ConfigError::Invalid(format!(
+                "log.level `{}` is not a valid log filter",
+                self.log.level
+            )));
         }
         Ok(())
     }
 
-    /// True when running on the zero-configuration backends (SQLite and local files).
+    /// True when running on the zero-configuration backends (`SQLite` and local files).
     #[must_use]
     pub fn is_embedded(&self) -> bool {
         self.database_url.starts_with("sqlite:") && self.storage_url.starts_with("file://")
@@ -166,8 +184,16 @@ fn describe(error: &figment::Error) -> String {
         .clone()
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { String::new() } else { format!("`{}`: ", e.path.join(".")) };
-            let source = e.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+            let key = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`: ", e.path.join("."))
+            };
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
             format!("{key}{}{source}", e.kind)
         })
         .collect::<Vec<_>>()
@@ -184,19 +210,29 @@ impl figment::Provider for StaticEnv {
         figment::Metadata::named("environment variables")
     }
 
-    fn data(&self) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
         let mut dict = figment::value::Dict::new();
         for (key, value) in &self.vars {
-            let Some(stripped) = key.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(stripped) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let path: Vec<String> = stripped.split("__").map(str::to_lowercase).collect();
-            let parsed: figment::value::Value = value.parse().unwrap_or_else(|_| value.clone().into());
+            let parsed: figment::value::Value =
+                value.parse().unwrap_or_else(|_| value.clone().into());
             insert_path(&mut dict, &path, parsed)?;
         }
         Ok(figment::Profile::Default.collect(dict))
     }
 }
 
-fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment::value::Value) -> Result<(), figment::Error> {
+#[allow(clippy::result_large_err)] // figment's own error type, returned as figment expects
+fn insert_path(
+    dict: &mut figment::value::Dict,
+    path: &[String],
+    value: figment::value::Value,
+) -> Result<(), figment::Error> {
     use figment::value::{Dict, Value};
     match path {
         [] => Ok(()),
@@ -205,10 +241,14 @@ fn insert_path(dict: &mut figment::value::Dict, path: &[String], value: figment:
             Ok(())
         }
         [first, rest @ ..] => {
-            let entry = dict.entry(first.clone()).or_insert_with(|| Value::from(Dict::new()));
+            let entry = dict
+                .entry(first.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
             match entry {
                 Value::Dict(_, inner) => insert_path(inner, rest, value),
-                _ => Err(figment::Error::from(format!("environment key `{}` is both a value and a table", first))),
+                _ => Err(figment::Error::from(format!(
+                    "environment key `{first}` is both a value and a table"
+                ))),
             }
         }
     }
@@ -219,7 +259,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -240,8 +283,15 @@ mod tests {
         .unwrap();
         let c = Config::load(
             Some(&file),
-            env(&[("SHERPACK_REGISTRY_DATABASE_URL", "postgres://env/db"), ("SHERPACK_REGISTRY_S3__REGION", "eu-west-1"), ("OTHER", "x")]),
-            &Overrides { listen: Some("127.0.0.1:7001".parse().unwrap()), ..Overrides::default() },
+            env(&[
+                ("SHERPACK_REGISTRY_DATABASE_URL", "postgres://env/db"),
+                ("SHERPACK_REGISTRY_S3__REGION", "eu-west-1"),
+                ("OTHER", "x"),
+            ]),
+            &Overrides {
+                listen: Some("127.0.0.1:7001".parse().unwrap()),
+                ..Overrides::default()
+            },
         )
         .unwrap();
         assert_eq!(c.listen.port(), 7001);
@@ -258,29 +308,66 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "lissten = \"127.0.0.1:1\"\n").unwrap();
-        let e = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(Some(&file), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lissten"), "{e}");
 
         std::fs::write(&file, "listen = \"not an address\"\n").unwrap();
-        let e = Config::load(Some(&file), env(&[]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(Some(&file), env(&[]), &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
 
-        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_BOGUS", "1")]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("SHERPACK_REGISTRY_BOGUS", "1")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("bogus"), "{e}");
 
-        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_LOG__FORMAT", "xml")]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("SHERPACK_REGISTRY_LOG__FORMAT", "xml")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("log.format"), "{e}");
 
-        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_PUBLIC_URL", "ftp://x")]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("SHERPACK_REGISTRY_PUBLIC_URL", "ftp://x")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("public_url"), "{e}");
 
-        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_STORAGE_URL", "ftp://x")]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("SHERPACK_REGISTRY_STORAGE_URL", "ftp://x")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("storage_url") && e.contains("ftp://x"), "{e}");
 
-        let e = Config::load(None, env(&[("SHERPACK_REGISTRY_DATABASE_URL", "mysql://u:pw@h/db")]), &Overrides::default()).unwrap_err().to_string();
+        let e = Config::load(
+            None,
+            env(&[("SHERPACK_REGISTRY_DATABASE_URL", "mysql://u:pw@h/db")]),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("database_url") && !e.contains("pw@"), "{e}");
 
         let missing = dir.path().join("nope.toml");
-        assert!(matches!(Config::load(Some(&missing), env(&[]), &Overrides::default()), Err(ConfigError::MissingFile(_))));
+        assert!(matches!(
+            Config::load(Some(&missing), env(&[]), &Overrides::default()),
+            Err(ConfigError::MissingFile(_))
+        ));
     }
 }

@@ -13,13 +13,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
+            let config =
+                match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(EXIT_CONFIG);
+                    }
+                };
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             telemetry::init(&config.log);
             let runtime = match tokio::runtime::Runtime::new() {

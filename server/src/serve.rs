@@ -19,9 +19,15 @@ pub enum StartError {
     #[error("{0}")]
     StorageUrl(#[from] registry_store::blobs::StorageUrlError),
     #[error("storage {url} is not writable: {source}")]
-    StorageUnwritable { url: String, source: registry_core::blob::BlobError },
+    StorageUnwritable {
+        url: String,
+        source: registry_core::blob::BlobError,
+    },
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot load TLS certificate or key: {0}")]
     Tls(std::io::Error),
     #[error("server error: {0}")]
@@ -36,22 +42,43 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
     blobs
         .check_writable()
         .await
-        .map_err(|source| StartError::StorageUnwritable { url: config.storage_url.clone(), source })?;
+        .map_err(|source| StartError::StorageUnwritable {
+            url: config.storage_url.clone(),
+            source,
+        })?;
     let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
-    Ok(AppState { config: Arc::new(config), meta, blobs })
+    Ok(AppState {
+        config: Arc::new(config),
+        meta,
+        blobs,
+    })
 }
 
 pub async fn run(config: Config) -> Result<(), StartError> {
     let listen = config.listen;
     let tls = config.tls.clone();
     let embedded = config.is_embedded();
-    let (database, storage) = (registry_store::sql::redact_url(&config.database_url), config.storage_url.clone());
+    let (database, storage) = (
+        registry_store::sql::redact_url(&config.database_url),
+        config.storage_url.clone(),
+    );
     let state = open_state(config).await?;
     let app = routes::build_router(state);
 
-    let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind { addr: listen, source })?;
-    listener.set_nonblocking(true).map_err(|source| StartError::Bind { addr: listen, source })?;
-    let local = listener.local_addr().map_err(|source| StartError::Bind { addr: listen, source })?;
+    let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| StartError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
     if embedded {
         tracing::info!(database = %database, storage = %storage,
             "running in embedded default mode: SQLite database {database}, blobs in {storage}");

@@ -15,11 +15,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// In-memory blobs and a fresh SQLite file in `dir`: for router tests.
+    /// In-memory blobs and a fresh `SQLite` file in `dir`: for router tests.
     pub async fn for_tests(dir: &std::path::Path) -> anyhow::Result<Self> {
         let url = format!("sqlite://{}", dir.join("registry.db").display());
         let meta = registry_store::open_metadata(&url).await?;
         let blobs = registry_store::ObjectBlobStore::open(&registry_store::StorageUrl::Memory)?;
-        Ok(Self { config: Arc::new(Config::default()), meta, blobs: Arc::new(blobs) })
+        Ok(Self {
+            config: Arc::new(Config::default()),
+            meta,
+            blobs: Arc::new(blobs),
+        })
     }
 }

@@ -24,19 +24,30 @@ impl PgDatabase {
         let admin = admin_url();
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("Postgres is required for this test and {admin} does not answer: {e}"));
+            .unwrap_or_else(|e| {
+                panic!("Postgres is required for this test and {admin} does not answer: {e}")
+            });
         let name = format!("sherpack_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
         let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
-        Self { url: format!("{base}/{name}"), name }
+        Self {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 
     pub async fn drop_now(self) {
         let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     }
 
     /// Runs `test` with the database's URL, then drops the database whatever happened.

@@ -12,8 +12,16 @@ pub fn endpoint() -> String {
 pub async fn create_bucket() -> String {
     let bucket = format!("t-{}", uuid::Uuid::new_v4().simple());
     let url = format!("{}/{bucket}", endpoint());
-    let response = reqwest::Client::new().put(&url).send().await.unwrap_or_else(|e| panic!("S3 server at {url}: {e}"));
-    assert!(response.status().is_success(), "creating bucket {bucket}: {}", response.status());
+    let response = reqwest::Client::new()
+        .put(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("S3 server at {url}: {e}"));
+    assert!(
+        response.status().is_success(),
+        "creating bucket {bucket}: {}",
+        response.status()
+    );
     bucket
 }
 

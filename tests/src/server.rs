@@ -11,9 +11,16 @@ use std::time::Duration;
 #[must_use]
 pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: build the workspace first (`cargo build --workspace`)", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`)",
+        path.display()
+    );
     path
 }
 
@@ -58,11 +65,20 @@ fn command(options: &ServerOptions, cwd: &Path) -> Command {
 
 impl ServerProcess {
     /// Starts the server with `--listen 127.0.0.1:0` and waits until it logs its address.
+    #[must_use]
     pub fn start(mut options: ServerOptions) -> Self {
-        let temp = options.cwd.is_none().then(|| tempfile::tempdir().expect("temp dir"));
-        let cwd = options.cwd.clone().unwrap_or_else(|| temp.as_ref().unwrap().path().to_owned());
+        let temp = options
+            .cwd
+            .is_none()
+            .then(|| tempfile::tempdir().expect("temp dir"));
+        let cwd = options
+            .cwd
+            .clone()
+            .unwrap_or_else(|| temp.as_ref().unwrap().path().to_owned());
         if !options.args.iter().any(|a| a == "--listen") {
-            options.args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
+            options
+                .args
+                .extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }
         let mut child = command(&options, &cwd)
             .stdout(Stdio::piped())
@@ -80,20 +96,30 @@ impl ServerProcess {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Some(url) = line.split("listening on ").nth(1) {
-                        let url: String =
-                            url.chars().take_while(|c| c.is_ascii_alphanumeric() || ":/.[]".contains(*c)).collect();
+                        let url: String = url
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || ":/.[]".contains(*c))
+                            .collect();
                         let _ = tx.send(url);
                     }
                     logs.lock().unwrap().push(line);
                 }
             });
         }
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => Self { child, url, logs, _cwd: temp, cwd },
-            Err(_) => {
-                let _ = child.kill();
-                panic!("server did not start; its output:\n{}", logs.lock().unwrap().join("\n"));
+        if let Ok(url) = rx.recv_timeout(Duration::from_mins(1)) {
+            Self {
+                child,
+                url,
+                logs,
+                _cwd: temp,
+                cwd,
             }
+        } else {
+            let _ = child.kill();
+            panic!(
+                "server did not start; its output:\n{}",
+                logs.lock().unwrap().join("\n")
+            );
         }
     }
 
@@ -101,8 +127,14 @@ impl ServerProcess {
     #[must_use]
     pub fn refuse(options: &ServerOptions) -> Refusal {
         let temp = tempfile::tempdir().unwrap();
-        let cwd = options.cwd.clone().unwrap_or_else(|| temp.path().to_owned());
-        let out = command(options, &cwd).stdin(Stdio::null()).output().expect("run sherpack-registry");
+        let cwd = options
+            .cwd
+            .clone()
+            .unwrap_or_else(|| temp.path().to_owned());
+        let out = command(options, &cwd)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sherpack-registry");
         Refusal {
             status: out.status,
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -122,7 +154,9 @@ impl ServerProcess {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         for _ in 0..600 {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
@@ -137,7 +171,9 @@ impl ServerProcess {
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
             for _ in 0..100 {
                 if !matches!(self.child.try_wait(), Ok(None)) {
                     return;

@@ -40,7 +40,11 @@ fn backend(e: &object_store::Error) -> BlobError {
 impl ObjectBlobStore {
     #[must_use]
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Self {
-        Self { store, prefix, part_size: DEFAULT_PART_SIZE }
+        Self {
+            store,
+            prefix,
+            part_size: DEFAULT_PART_SIZE,
+        }
     }
 
     /// Opens the store a storage URL names, creating the local directory when needed.
@@ -57,17 +61,26 @@ impl ObjectBlobStore {
 
     fn blob_path(&self, digest: &Digest) -> Path {
         let hex = digest.hex();
-        self.prefix.clone().join("blobs").join(digest.algorithm()).join(&hex[..2]).join(hex)
+        self.prefix
+            .clone()
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(&hex[..2])
+            .join(hex)
     }
 
     fn temp_path(&self) -> Path {
-        self.prefix.clone().join("tmp").join(uuid::Uuid::new_v4().to_string())
+        self.prefix
+            .clone()
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().to_string())
     }
 
     /// Writes a stream to `path`, hashing it; aborts the write on any error.
     async fn write_hashed(&self, path: &Path, mut data: ByteStream) -> Result<BlobInfo, BlobError> {
-        let mut writer = BufWriter::with_capacity(Arc::clone(&self.store), path.clone(), self.part_size)
-            .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
+        let mut writer =
+            BufWriter::with_capacity(Arc::clone(&self.store), path.clone(), self.part_size)
+                .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
         let mut hasher = Sha256Hasher::new();
         let result = async {
             while let Some(chunk) = data.next().await {
@@ -75,7 +88,10 @@ impl ObjectBlobStore {
                 hasher.update(&chunk);
                 writer.put(chunk).await.map_err(|e| backend(&e))?;
             }
-            writer.shutdown().await.map_err(|e| BlobError::Backend(e.to_string()))
+            writer
+                .shutdown()
+                .await
+                .map_err(|e| BlobError::Backend(e.to_string()))
         }
         .await;
         if let Err(e) = result {
@@ -85,26 +101,36 @@ impl ObjectBlobStore {
             return Err(e);
         }
         let size = hasher.len();
-        Ok(BlobInfo { digest: hasher.finish(), size })
+        Ok(BlobInfo {
+            digest: hasher.finish(),
+            size,
+        })
     }
 
     async fn discard(&self, path: &Path) {
-        if let Err(e) = self.store.delete(path).await {
-            if !matches!(e, object_store::Error::NotFound { .. }) {
-                tracing::warn!(path = %path, error = %e, "removing a temporary blob failed");
-            }
+        if let Err(e) = self.store.delete(path).await
+            && !matches!(e, object_store::Error::NotFound { .. })
+        {
+            tracing::warn!(path = %path, error = %e, "removing a temporary blob failed");
         }
     }
 }
 
 #[async_trait::async_trait]
 impl BlobStore for ObjectBlobStore {
-    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError> {
+    async fn put(
+        &self,
+        data: ByteStream,
+        expected: Option<&Digest>,
+    ) -> Result<BlobInfo, BlobError> {
         let temp = self.temp_path();
         let info = self.write_hashed(&temp, data).await?;
         if let Some(expected) = expected.filter(|e| **e != info.digest) {
             self.discard(&temp).await;
-            return Err(BlobError::DigestMismatch { expected: expected.clone(), actual: info.digest });
+            return Err(BlobError::DigestMismatch {
+                expected: expected.clone(),
+                actual: info.digest,
+            });
         }
         let target = self.blob_path(&info.digest);
         if self.stat(&info.digest).await?.is_some() {
@@ -113,7 +139,10 @@ impl BlobStore for ObjectBlobStore {
             return Ok(info);
         }
         // A rename on the filesystem, a server-side copy then delete on S3: atomic for readers.
-        self.store.rename(&temp, &target).await.map_err(|e| backend(&e))?;
+        self.store
+            .rename(&temp, &target)
+            .await
+            .map_err(|e| backend(&e))?;
         Ok(info)
     }
 
@@ -128,17 +157,35 @@ impl BlobStore for ObjectBlobStore {
             Some(r) => {
                 let size = self.store.head(&path).await.map_err(not_found)?.size;
                 if r.start >= size || r.start >= r.end {
-                    return Err(BlobError::RangeNotSatisfiable { start: r.start, end: r.end, size });
+                    return Err(BlobError::RangeNotSatisfiable {
+                        start: r.start,
+                        end: r.end,
+                        size,
+                    });
                 }
                 let r = r.start..r.end.min(size);
-                (GetOptions { range: Some(GetRange::Bounded(r.clone())), ..GetOptions::default() }, Some(r))
+                (
+                    GetOptions {
+                        range: Some(GetRange::Bounded(r.clone())),
+                        ..GetOptions::default()
+                    },
+                    Some(r),
+                )
             }
         };
-        let result = self.store.get_opts(&path, options).await.map_err(not_found)?;
+        let result = self
+            .store
+            .get_opts(&path, options)
+            .await
+            .map_err(not_found)?;
         let size = result.meta.size;
         let range = range.unwrap_or(0..size);
         let stream = result.into_stream().map_err(std::io::Error::other).boxed();
-        Ok(BlobRead { size, range, stream })
+        Ok(BlobRead {
+            size,
+            range,
+            stream,
+        })
     }
 
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
@@ -158,7 +205,10 @@ impl BlobStore for ObjectBlobStore {
 
     async fn ping(&self) -> Result<(), BlobError> {
         // One listing request: fails when the bucket or directory is unreachable.
-        self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| backend(&e))?;
+        self.store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|e| backend(&e))?;
         Ok(())
     }
 }
@@ -167,13 +217,24 @@ impl ObjectBlobStore {
     /// Objects under `tmp/`: writes in progress, or left behind by a crash (for GC and tests).
     pub async fn temporary_objects(&self) -> Result<Vec<object_store::ObjectMeta>, BlobError> {
         let prefix = self.prefix.clone().join("tmp");
-        self.store.list(Some(&prefix)).try_collect().await.map_err(|e| backend(&e))
+        self.store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| backend(&e))
     }
 
     /// Writes and removes a probe object: proves at start that the store accepts writes.
     pub async fn check_writable(&self) -> Result<(), BlobError> {
-        let probe = self.prefix.clone().join("tmp").join(format!("probe-{}", uuid::Uuid::new_v4()));
-        self.store.put(&probe, bytes::Bytes::from_static(b"probe").into()).await.map_err(|e| backend(&e))?;
+        let probe = self
+            .prefix
+            .clone()
+            .join("tmp")
+            .join(format!("probe-{}", uuid::Uuid::new_v4()));
+        self.store
+            .put(&probe, bytes::Bytes::from_static(b"probe").into())
+            .await
+            .map_err(|e| backend(&e))?;
         self.store.delete(&probe).await.map_err(|e| backend(&e))?;
         Ok(())
     }

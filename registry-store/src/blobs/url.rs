@@ -18,7 +18,7 @@ pub struct S3Options {
     pub region: Option<String>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
-    /// Address buckets as `endpoint/bucket` rather than `bucket.endpoint` (MinIO, moto, Ceph).
+    /// Address buckets as `endpoint/bucket` rather than `bucket.endpoint` (`MinIO`, moto, Ceph).
     #[serde(default)]
     pub path_style: bool,
 }
@@ -27,19 +27,28 @@ pub struct S3Options {
 pub enum StorageUrl {
     File(PathBuf),
     Memory,
-    S3 { bucket: String, prefix: String, options: S3Options },
+    S3 {
+        bucket: String,
+        prefix: String,
+        options: S3Options,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageUrlError {
-    #[error("storage URL `{0}` has an unknown scheme (use file://<path>, s3://<bucket>/<prefix> or memory://)")]
+    #[error(
+        "storage URL `{0}` has an unknown scheme (use file://<path>, s3://<bucket>/<prefix> or memory://)"
+    )]
     UnknownScheme(String),
     #[error("storage URL `{0}` names no bucket")]
     NoBucket(String),
     #[error("storage URL `{0}` names no directory")]
     NoPath(String),
     #[error("cannot create storage directory {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot configure object storage: {0}")]
     Backend(#[from] object_store::Error),
 }
@@ -59,7 +68,11 @@ impl StorageUrl {
             if bucket.is_empty() {
                 return Err(StorageUrlError::NoBucket(url.to_owned()));
             }
-            Ok(Self::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned(), options: s3 })
+            Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+                options: s3,
+            })
         } else {
             Err(StorageUrlError::UnknownScheme(url.to_owned()))
         }
@@ -68,17 +81,28 @@ impl StorageUrl {
     pub(crate) fn build(&self) -> Result<(Arc<dyn ObjectStore>, Path), StorageUrlError> {
         match self {
             Self::File(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|source| StorageUrlError::Directory { path: dir.display().to_string(), source })?;
-                Ok((Arc::new(LocalFileSystem::new_with_prefix(dir)?), Path::default()))
+                std::fs::create_dir_all(dir).map_err(|source| StorageUrlError::Directory {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+                Ok((
+                    Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+                    Path::default(),
+                ))
             }
             Self::Memory => Ok((Arc::new(InMemory::new()), Path::default())),
-            Self::S3 { bucket, prefix, options } => {
+            Self::S3 {
+                bucket,
+                prefix,
+                options,
+            } => {
                 let mut builder = AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .with_virtual_hosted_style_request(!options.path_style);
                 if let Some(endpoint) = &options.endpoint {
-                    builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_allow_http(endpoint.starts_with("http://"));
                 }
                 if let Some(region) = &options.region {
                     builder = builder.with_region(region);
@@ -101,15 +125,36 @@ mod tests {
 
     #[test]
     fn parses_each_scheme() {
-        assert_eq!(StorageUrl::parse("file:///var/lib/x", S3Options::default()).unwrap(), StorageUrl::File("/var/lib/x".into()));
-        assert_eq!(StorageUrl::parse("file://./data/blobs", S3Options::default()).unwrap(), StorageUrl::File("./data/blobs".into()));
-        assert_eq!(StorageUrl::parse("memory://", S3Options::default()).unwrap(), StorageUrl::Memory);
+        assert_eq!(
+            StorageUrl::parse("file:///var/lib/x", S3Options::default()).unwrap(),
+            StorageUrl::File("/var/lib/x".into())
+        );
+        assert_eq!(
+            StorageUrl::parse("file://./data/blobs", S3Options::default()).unwrap(),
+            StorageUrl::File("./data/blobs".into())
+        );
+        assert_eq!(
+            StorageUrl::parse("memory://", S3Options::default()).unwrap(),
+            StorageUrl::Memory
+        );
         match StorageUrl::parse("s3://bucket/some/prefix/", S3Options::default()).unwrap() {
-            StorageUrl::S3 { bucket, prefix, .. } => assert_eq!((bucket.as_str(), prefix.as_str()), ("bucket", "some/prefix")),
+            StorageUrl::S3 { bucket, prefix, .. } => assert_eq!(
+                (bucket.as_str(), prefix.as_str()),
+                ("bucket", "some/prefix")
+            ),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(StorageUrl::parse("gcs://b", S3Options::default()), Err(StorageUrlError::UnknownScheme(_))));
-        assert!(matches!(StorageUrl::parse("s3://", S3Options::default()), Err(StorageUrlError::NoBucket(_))));
-        assert!(matches!(StorageUrl::parse("file://", S3Options::default()), Err(StorageUrlError::NoPath(_))));
+        assert!(matches!(
+            StorageUrl::parse("gcs://b", S3Options::default()),
+            Err(StorageUrlError::UnknownScheme(_))
+        ));
+        assert!(matches!(
+            StorageUrl::parse("s3://", S3Options::default()),
+            Err(StorageUrlError::NoBucket(_))
+        ));
+        assert!(matches!(
+            StorageUrl::parse("file://", S3Options::default()),
+            Err(StorageUrlError::NoPath(_))
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! The metadata store on sqlx.
 //!
-//! The queries are written once in `queries.rs` in SQL that Postgres and SQLite both accept
+//! The queries are written once in `queries.rs` in SQL that Postgres and `SQLite` both accept
 //! (`$n` parameters, `ON CONFLICT`, `RETURNING`); that file is compiled twice, once per
 //! database, with `Db` naming the sqlx driver. Migrations live in `migrations/<database>/` and
 //! run when the store opens.
@@ -17,7 +17,9 @@ fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 fn now_millis() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -28,7 +30,10 @@ pub enum OpenError {
     #[error("cannot open database {url}: {source}")]
     Connect { url: String, source: sqlx::Error },
     #[error("cannot migrate database {url}: {source}")]
-    Migrate { url: String, source: sqlx::migrate::MigrateError },
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
     #[error("cannot create the directory of database {url}: {source}")]
     Directory { url: String, source: std::io::Error },
 }
@@ -63,8 +68,14 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            super::redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact_url("sqlite://./data/x.db"), "sqlite://./data/x.db");
+        assert_eq!(
+            super::redact_url("sqlite://./data/x.db"),
+            "sqlite://./data/x.db"
+        );
     }
 }

@@ -21,27 +21,44 @@ pub struct PgStore {
 impl PgStore {
     pub async fn open(url: &str) -> Result<Self, OpenError> {
         let redacted = super::redact_url(url);
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+        let options = PgConnectOptions::from_str(url).map_err(|source| OpenError::Connect {
+            url: redacted.clone(),
+            source,
+        })?;
         // One direct connection first: a refused or unknown server fails at once, where the
         // pool would keep retrying until its acquire timeout.
         sqlx::PgConnection::connect_with(&options)
             .await
-            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?
+            .map_err(|source| OpenError::Connect {
+                url: redacted.clone(),
+                source,
+            })?
             .close()
             .await
-            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+            .map_err(|source| OpenError::Connect {
+                url: redacted.clone(),
+                source,
+            })?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(options)
             .await
-            .map_err(|source| OpenError::Connect { url: redacted.clone(), source })?;
+            .map_err(|source| OpenError::Connect {
+                url: redacted.clone(),
+                source,
+            })?;
         sqlx::migrate!("../migrations/postgres")
             .run(&pool)
             .await
-            .map_err(|source| OpenError::Migrate { url: redacted, source })?;
-        Ok(Self { read: pool.clone(), write: pool })
+            .map_err(|source| OpenError::Migrate {
+                url: redacted,
+                source,
+            })?;
+        Ok(Self {
+            read: pool.clone(),
+            write: pool,
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The metadata store on SQLite, the zero-configuration default: WAL, a read pool and a
+//! The metadata store on `SQLite`, the zero-configuration default: WAL, a read pool and a
 //! single-connection write pool so writers queue in the process instead of failing on locks.
 
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use super::OpenError;
 
 type Db = sqlx::Sqlite;
 
-/// SQLite has one writer at a time already: sequence numbers are in commit order.
+/// `SQLite` has one writer at a time already: sequence numbers are in commit order.
 const CHANGE_LOCK: Option<&str> = None;
 
 pub struct SqliteStore {
@@ -20,7 +20,10 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self, OpenError> {
-        let connect = |source| OpenError::Connect { url: url.to_owned(), source };
+        let connect = |source| OpenError::Connect {
+            url: url.to_owned(),
+            source,
+        };
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect)?
             .create_if_missing(true)
@@ -29,14 +32,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(dir) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| OpenError::Directory { url: url.to_owned(), source })?;
+        if let Some(dir) = options
+            .get_filename()
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| OpenError::Directory {
+                url: url.to_owned(),
+                source,
+            })?;
         }
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(connect)?;
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(connect)?;
         sqlx::migrate!("../migrations/sqlite")
             .run(&write)
             .await
-            .map_err(|source| OpenError::Migrate { url: url.to_owned(), source })?;
+            .map_err(|source| OpenError::Migrate {
+                url: url.to_owned(),
+                source,
+            })?;
         let read = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options.read_only(true))

@@ -32,7 +32,10 @@ pub fn generated(seed: u64, size: u64, fail_after: Option<u64>) -> ByteStream {
         .map(move |i| {
             let start = i * CHUNK as u64;
             if fail_after.is_some_and(|f| start >= f) {
-                return Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "client went away",
+                ));
             }
             let len = usize::try_from((size - start).min(CHUNK as u64)).unwrap();
             Ok(pattern_chunk(seed, i, len))

@@ -18,7 +18,9 @@ where
     Fut: Future<Output = ()>,
 {
     PgDatabase::with(|url| async move {
-        let store = registry_store::open_metadata(&url).await.expect("open postgres store");
+        let store = registry_store::open_metadata(&url)
+            .await
+            .expect("open postgres store");
         test(store).await;
     })
     .await;
@@ -31,7 +33,9 @@ where
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let store = registry_store::open_metadata(&url).await.expect("open sqlite store");
+    let store = registry_store::open_metadata(&url)
+        .await
+        .expect("open sqlite store");
     test(store).await;
 }
 

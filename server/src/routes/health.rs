@@ -9,7 +9,9 @@ use serde_json::json;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -34,5 +36,12 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::
         "database": check(db.map_err(|e| e.to_string())),
         "storage": check(storage.map_err(|e| e.to_string())),
     });
-    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+    (
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        Json(body),
+    )
 }

@@ -9,16 +9,24 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::AppState;
 
-pub const API_VERSION_HEADER: HeaderName = HeaderName::from_static("docker-distribution-api-version");
+pub const API_VERSION_HEADER: HeaderName =
+    HeaderName::from_static("docker-distribution-api-version");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/", get(api_version_check))
         .route("/v2", get(api_version_check))
-        .layer(SetResponseHeaderLayer::overriding(API_VERSION_HEADER, HeaderValue::from_static("registry/2.0")))
+        .layer(SetResponseHeaderLayer::overriding(
+            API_VERSION_HEADER,
+            HeaderValue::from_static("registry/2.0"),
+        ))
 }
 
 /// The base endpoint clients probe to learn that this is a v2 registry.
 async fn api_version_check() -> impl IntoResponse {
-    (StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], "{}")
+    (
+        StatusCode::OK,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        "{}",
+    )
 }
