@@ -55,6 +55,16 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
 
+    /// Stores one chunk of an upload session (`upload` is a server-made id) as its own object,
+    /// visible once complete. Returns how many bytes it held.
+    async fn put_upload_part(&self, upload: &str, offset: u64, data: ByteStream) -> Result<u64, BlobError>;
+
+    /// The parts of an upload, concatenated in the order given.
+    fn upload_parts(&self, upload: &str, offsets: &[u64]) -> ByteStream;
+
+    /// Removes every part of an upload.
+    async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError>;
+
     /// Checks that the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), BlobError>;
 }

@@ -5,8 +5,11 @@
 
 pub mod blob;
 pub mod digest;
+pub mod manifest;
 pub mod name;
+pub mod reference;
 pub mod store;
 
 pub use digest::{Digest, DigestError, Sha256Hasher};
 pub use name::{NameError, RepoName};
+pub use reference::{Reference, ReferenceError};

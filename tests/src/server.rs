@@ -66,6 +66,7 @@ fn command(options: &ServerOptions, cwd: &Path) -> Command {
 impl ServerProcess {
     /// Starts the server with `--listen 127.0.0.1:0` and waits until it logs its address.
     #[must_use]
+    #[allow(clippy::zombie_processes)] // the child moves into `Self`, whose `Drop` waits for it
     pub fn start(mut options: ServerOptions) -> Self {
         let temp = options
             .cwd

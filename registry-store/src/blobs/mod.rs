@@ -69,6 +69,14 @@ impl ObjectBlobStore {
             .join(hex)
     }
 
+    fn upload_dir(&self, upload: &str) -> Path {
+        self.prefix.clone().join("uploads").join(upload)
+    }
+
+    fn part_path(&self, upload: &str, offset: u64) -> Path {
+        self.upload_dir(upload).join(format!("{offset:020}"))
+    }
+
     fn temp_path(&self) -> Path {
         self.prefix
             .clone()
@@ -201,6 +209,35 @@ impl BlobStore for ObjectBlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(backend(&e)),
         }
+    }
+
+    async fn put_upload_part(&self, upload: &str, offset: u64, data: ByteStream) -> Result<u64, BlobError> {
+        Ok(self.write_hashed(&self.part_path(upload, offset), data).await?.size)
+    }
+
+    fn upload_parts(&self, upload: &str, offsets: &[u64]) -> ByteStream {
+        let store = Arc::clone(&self.store);
+        let paths: Vec<Path> = offsets.iter().map(|o| self.part_path(upload, *o)).collect();
+        futures::stream::iter(paths)
+            .then(move |path| {
+                let store = Arc::clone(&store);
+                async move {
+                    let result = store.get(&path).await.map_err(std::io::Error::other)?;
+                    Ok::<_, std::io::Error>(result.into_stream().map_err(std::io::Error::other))
+                }
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError> {
+        let dir = self.upload_dir(upload);
+        let paths = self.store.list(Some(&dir)).map_ok(|m| m.location).boxed();
+        self.store
+            .delete_stream(paths)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .or_else(|e| if matches!(e, object_store::Error::NotFound { .. }) { Ok(()) } else { Err(backend(&e)) })
     }
 
     async fn ping(&self) -> Result<(), BlobError> {
