@@ -30,6 +30,23 @@ pub struct Config {
     pub s3: S3Options,
     pub log: LogConfig,
     pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub oci: OciConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OciConfig {
+    /// Allow `DELETE` of manifests, tags and blobs; when off they answer 405 UNSUPPORTED.
+    pub delete_enabled: bool,
+    /// Upload sessions untouched for this long are removed with their data.
+    pub upload_expiry_secs: u64,
+}
+
+impl Default for OciConfig {
+    fn default() -> Self {
+        Self { delete_enabled: true, upload_expiry_secs: 24 * 60 * 60 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,6 +88,7 @@ impl Default for Config {
                 format: LogFormat::Text,
             },
             tls: None,
+            oci: OciConfig::default(),
         }
     }
 }

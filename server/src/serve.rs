@@ -63,6 +63,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         config.storage_url.clone(),
     );
     let state = open_state(config).await?;
+    tokio::spawn(crate::jobs::expire_uploads_forever(state.clone()));
     let app = routes::build_router(state);
 
     let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {

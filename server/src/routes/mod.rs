@@ -11,7 +11,7 @@ use tracing::Span;
 use crate::AppState;
 
 mod health;
-mod oci;
+pub mod oci;
 
 pub fn build_router(state: AppState) -> Router {
     Router::new()

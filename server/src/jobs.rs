@@ -1,0 +1,25 @@
+//! Background jobs of a running server.
+
+use std::time::Duration;
+
+use crate::AppState;
+use crate::routes::oci::expire_stale_uploads;
+
+fn now_millis() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Removes abandoned upload sessions, checking a few times per expiry period.
+pub async fn expire_uploads_forever(state: AppState) {
+    let period = Duration::from_secs((state.config.oci.upload_expiry_secs / 4).clamp(1, 600));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        match expire_stale_uploads(&state, now_millis()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(uploads.expired = n, "expired {n} abandoned uploads"),
+            Err(e) => tracing::warn!(error = %e, "expiring uploads failed"),
+        }
+    }
+}

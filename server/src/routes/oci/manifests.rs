@@ -1,0 +1,145 @@
+//! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::IntoResponse;
+use registry_core::manifest::{self, MAX_MANIFEST_SIZE, ManifestError};
+use registry_core::store::NewManifest;
+use registry_core::{Digest, Reference, ReferenceError, RepoName};
+
+use super::error::{ErrorCode, OciError, OciResult};
+use super::request::base_url;
+use super::{Req, content_headers};
+
+fn parse_reference(reference: &str) -> OciResult<Reference> {
+    Reference::parse(reference).map_err(|e| match e {
+        ReferenceError::Digest(d) => OciError::new(ErrorCode::DigestInvalid, d.to_string()),
+        ReferenceError::Tag(_) => OciError::new(ErrorCode::ManifestInvalid, e.to_string()),
+    })
+}
+
+async fn unknown(req: &Req, name: &RepoName, reference: &Reference) -> OciError {
+    match req.state.meta.repository_exists(name).await {
+        Ok(false) => OciError::new(ErrorCode::NameUnknown, format!("repository {name} is unknown")),
+        _ => OciError::new(ErrorCode::ManifestUnknown, format!("manifest {reference} is unknown in {name}")),
+    }
+}
+
+/// The digest a reference names in this repository, if any.
+async fn resolve(req: &Req, name: &RepoName, reference: &Reference) -> OciResult<Option<Digest>> {
+    Ok(match reference {
+        Reference::Digest(d) => Some(d.clone()),
+        Reference::Tag(t) => req.state.meta.resolve_tag(name, t).await?,
+    })
+}
+
+/// Whether any `Accept` line admits `media_type` (no `Accept` at all admits everything).
+fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
+    let mut offered = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.split(';').next().unwrap_or_default().trim())
+        .filter(|t| !t.is_empty())
+        .peekable();
+    if offered.peek().is_none() {
+        return true;
+    }
+    let family = media_type.split('/').next().unwrap_or_default();
+    offered.any(|t| t == media_type || t == "*/*" || t.strip_suffix("/*") == Some(family))
+}
+
+pub async fn get(req: Req, name: RepoName, reference: &str) -> OciResult {
+    let reference = parse_reference(reference)?;
+    let Some(digest) = resolve(&req, &name, &reference).await? else { return Err(unknown(&req, &name, &reference).await) };
+    let Some(record) = req.state.meta.manifest(&name, &digest).await? else {
+        return Err(unknown(&req, &name, &reference).await);
+    };
+    if !accepts(&req.headers, &record.media_type) {
+        return Err(OciError::new(
+            ErrorCode::ManifestUnknown,
+            format!("manifest {reference} is a {}, which the Accept header does not list", record.media_type),
+        ));
+    }
+    let length = record.size;
+    let mut response = if req.method == Method::HEAD { Body::empty() } else { Body::from(record.content) }.into_response();
+    content_headers(&mut response, &digest, Some(length), Some(&record.media_type));
+    Ok(response)
+}
+
+pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciResult {
+    let reference = parse_reference(reference)?;
+    let too_large = || OciError::new(ErrorCode::SizeInvalid, format!("manifests are limited to {MAX_MANIFEST_SIZE} bytes"))
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE);
+    let declared = req.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_MANIFEST_SIZE) {
+        return Err(too_large());
+    }
+    let content_type = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = axum::body::to_bytes(body, MAX_MANIFEST_SIZE).await.map_err(|_| too_large())?;
+    let digest = Digest::of(&body);
+    let tag = match &reference {
+        Reference::Digest(d) if *d != digest => {
+            return Err(OciError::new(ErrorCode::DigestInvalid, format!("manifest digest is {digest}, not {d}")));
+        }
+        Reference::Digest(_) => None,
+        Reference::Tag(t) => Some(t.as_str()),
+    };
+    let parsed = manifest::parse(&body, content_type.as_deref()).map_err(|e: ManifestError| OciError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
+    let new = NewManifest {
+        digest: digest.clone(),
+        media_type: parsed.media_type,
+        artifact_type: parsed.artifact_type,
+        subject: parsed.subject.clone(),
+        content: body.to_vec(),
+        references: parsed.references,
+    };
+    req.state.meta.put_manifest(&name, &new, tag).await?;
+    let mut response = StatusCode::CREATED.into_response();
+    content_headers(&mut response, &digest, Some(0), None);
+    let location = format!("{}/v2/{name}/manifests/{digest}", base_url(&req.state, &req.headers));
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii URL"));
+    if let Some(subject) = parsed.subject {
+        headers.insert("oci-subject", HeaderValue::from_str(&subject.to_string()).expect("digest is ascii"));
+    }
+    Ok(response)
+}
+
+pub async fn delete(req: Req, name: RepoName, reference: &str) -> OciResult {
+    if !req.state.config.oci.delete_enabled {
+        return Err(OciError::new(ErrorCode::Unsupported, "deletion is disabled on this registry"));
+    }
+    let reference = parse_reference(reference)?;
+    let deleted = match &reference {
+        Reference::Digest(d) => req.state.meta.delete_manifest(&name, d).await?,
+        Reference::Tag(t) => req.state.meta.delete_tag(&name, t).await?,
+    };
+    if deleted { Ok(StatusCode::ACCEPTED.into_response()) } else { Err(unknown(&req, &name, &reference).await) }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for l in lines {
+            h.append(header::ACCEPT, HeaderValue::from_str(l).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn accept_lines_are_merged() {
+        let oci = manifest::OCI_MANIFEST;
+        assert!(accepts(&headers(&[]), oci));
+        assert!(accepts(&headers(&["application/vnd.docker.distribution.manifest.v2+json", oci]), oci));
+        assert!(accepts(&headers(&["application/x, application/vnd.oci.image.manifest.v1+json;q=0.5"]), oci));
+        assert!(accepts(&headers(&["*/*"]), oci));
+        assert!(accepts(&headers(&["application/*"]), oci));
+        assert!(!accepts(&headers(&["application/vnd.docker.distribution.manifest.v2+json"]), oci));
+    }
+}

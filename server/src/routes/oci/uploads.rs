@@ -1,0 +1,207 @@
+//! Blob uploads: monolithic (`POST ?digest=`), POST then PUT, chunked `PATCH`es, cross-repository
+//! mounts, status and cancel. A session lives in the metadata store (its offset and the list of
+//! chunk objects) and its chunks in object storage, so any process, before or after a restart,
+//! can continue it. The blob becomes visible only at the final `PUT`, once its digest matched.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use registry_core::store::UploadSession;
+use registry_core::{Digest, RepoName};
+
+use super::error::{ErrorCode, OciError, OciResult};
+use super::request::{base_url, body_stream};
+use super::{Req, content_headers};
+use crate::AppState;
+
+/// Offsets of the chunk objects of a session, oldest first: the session's opaque state.
+fn parts_of(session: &UploadSession) -> Vec<u64> {
+    serde_json::from_slice(&session.state).unwrap_or_default()
+}
+
+fn encode_parts(parts: &[u64]) -> Vec<u8> {
+    serde_json::to_vec(parts).expect("a list of numbers serialises")
+}
+
+fn upload_unknown(id: &str) -> OciError {
+    OciError::new(ErrorCode::BlobUploadUnknown, format!("upload {id} is unknown"))
+}
+
+/// A session of this repository; ids are UUIDs the server made, anything else is unknown.
+async fn load(req: &Req, name: &RepoName, id: &str) -> OciResult<UploadSession> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(upload_unknown(id));
+    }
+    match req.state.meta.upload(id).await? {
+        Some(s) if s.repository == *name => Ok(s),
+        _ => Err(upload_unknown(id)),
+    }
+}
+
+/// `202 Accepted` with where to send the next chunk and what was received so far.
+fn progress(req: &Req, name: &RepoName, id: &str, offset: u64, status: StatusCode) -> Response {
+    let mut response = status.into_response();
+    let headers = response.headers_mut();
+    let location = format!("{}/v2/{name}/blobs/uploads/{id}", base_url(&req.state, &req.headers));
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii URL"));
+    headers.insert(header::RANGE, HeaderValue::from_str(&format!("0-{}", offset.saturating_sub(1))).expect("ascii"));
+    headers.insert("docker-upload-uuid", HeaderValue::from_str(id).expect("uuid"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    response
+}
+
+/// `201 Created` for a blob now readable in `name`.
+fn created(state: &AppState, headers: &HeaderMap, name: &RepoName, digest: &Digest) -> Response {
+    let mut response = StatusCode::CREATED.into_response();
+    content_headers(&mut response, digest, Some(0), None);
+    let location = format!("{}/v2/{name}/blobs/{digest}", base_url(state, headers));
+    response.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii URL"));
+    response
+}
+
+pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
+    if let Some(digest) = req.params.digest("digest")? {
+        // Monolithic upload: the whole blob in the POST body.
+        let info = req.state.blobs.put(body_stream(body), Some(&digest)).await?;
+        req.state.meta.link_blob(&name, &info.digest, info.size).await?;
+        return Ok(created(&req.state, &req.headers, &name, &info.digest));
+    }
+    if let Some(mount) = req.params.digest("mount")? {
+        if let Some(response) = try_mount(&req, &name, &mount).await? {
+            return Ok(response);
+        }
+        // Not readable where it was said to be: fall back to a regular upload, as the spec says.
+    }
+    let session = req.state.meta.create_upload(&name, &encode_parts(&[])).await?;
+    Ok(progress(&req, &name, &session.id, 0, StatusCode::ACCEPTED))
+}
+
+async fn try_mount(req: &Req, name: &RepoName, digest: &Digest) -> OciResult<Option<Response>> {
+    let Some(from) = req.params.get("from").and_then(|f| f.parse::<RepoName>().ok()) else { return Ok(None) };
+    let Some(link) = req.state.meta.linked_blob(&from, digest).await? else { return Ok(None) };
+    if req.state.blobs.stat(digest).await?.is_none() {
+        return Ok(None);
+    }
+    req.state.meta.link_blob(name, digest, link.size).await?;
+    Ok(Some(created(&req.state, &req.headers, name, digest)))
+}
+
+pub async fn status(req: Req, name: RepoName, id: &str) -> OciResult {
+    let session = load(&req, &name, id).await?;
+    Ok(progress(&req, &name, id, session.offset, StatusCode::NO_CONTENT))
+}
+
+/// `Content-Range: <start>-<end>` (inclusive; `bytes=` tolerated) of a chunk.
+fn content_range(headers: &HeaderMap) -> OciResult<Option<(u64, u64)>> {
+    let Some(value) = headers.get(header::CONTENT_RANGE) else { return Ok(None) };
+    let invalid = || OciError::new(ErrorCode::BlobUploadInvalid, "malformed Content-Range");
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    let text = text.strip_prefix("bytes=").or_else(|| text.strip_prefix("bytes ")).unwrap_or(text);
+    let text = text.split('/').next().unwrap_or_default();
+    let (start, end) = text.split_once('-').ok_or_else(invalid)?;
+    let (start, end) = (start.trim().parse::<u64>().map_err(|_| invalid())?, end.trim().parse::<u64>().map_err(|_| invalid())?);
+    if end < start {
+        return Err(invalid());
+    }
+    Ok(Some((start, end)))
+}
+
+fn out_of_order(state: &AppState, headers: &HeaderMap, name: &RepoName, id: &str, offset: u64) -> OciError {
+    let location = format!("{}/v2/{name}/blobs/uploads/{id}", base_url(state, headers));
+    OciError::new(ErrorCode::BlobUploadInvalid, format!("chunk does not start at the upload's offset {offset}"))
+        .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
+        .with_header(header::LOCATION, &location)
+        .with_header(header::RANGE, &format!("0-{}", offset.saturating_sub(1)))
+        .with_header(axum::http::HeaderName::from_static("docker-upload-uuid"), id)
+}
+
+/// Stores the request body as the session's next chunk and advances the session.
+async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSession) -> OciResult<u64> {
+    let range = content_range(&req.headers)?;
+    if let Some((start, _)) = range {
+        if start != session.offset {
+            return Err(out_of_order(&req.state, &req.headers, name, &session.id, session.offset));
+        }
+    }
+    let written = req.state.blobs.put_upload_part(&session.id, session.offset, body_stream(body)).await?;
+    if let Some((start, end)) = range {
+        if written != end - start + 1 {
+            return Err(OciError::new(
+                ErrorCode::BlobUploadInvalid,
+                format!("Content-Range announced {} bytes, the body had {written}", end - start + 1),
+            ));
+        }
+    }
+    if written == 0 {
+        return Ok(session.offset);
+    }
+    let mut parts = parts_of(session);
+    parts.push(session.offset);
+    let new_offset = session.offset + written;
+    match req.state.meta.advance_upload(&session.id, session.offset, new_offset, &encode_parts(&parts)).await {
+        Ok(()) => Ok(new_offset),
+        // Another request moved the session first: this chunk was out of order.
+        Err(registry_core::store::StoreError::UploadOffsetMismatch { actual, .. }) => {
+            Err(out_of_order(&req.state, &req.headers, name, &session.id, actual))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn patch(req: Req, body: Body, name: RepoName, id: &str) -> OciResult {
+    let session = load(&req, &name, id).await?;
+    let offset = append_chunk(&req, body, &name, &session).await?;
+    Ok(progress(&req, &name, id, offset, StatusCode::ACCEPTED))
+}
+
+pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult {
+    let Some(digest) = req.params.digest("digest")? else {
+        return Err(OciError::new(ErrorCode::DigestInvalid, "the final PUT needs ?digest="));
+    };
+    let session = load(&req, &name, id).await?;
+    let Req { state, headers, .. } = req;
+    if let Some((start, _)) = content_range(&headers)? {
+        if start != session.offset {
+            return Err(out_of_order(&state, &headers, &name, id, session.offset));
+        }
+    }
+    // The chunks received so far, then this request's body, hashed on the way into the store.
+    let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body_stream(body)).boxed();
+    let outcome = state.blobs.put(data, Some(&digest)).await;
+    if let Err(registry_core::blob::BlobError::Input(e)) = &outcome {
+        // The client went away: the session stays, it may retry the PUT.
+        return Err(OciError::new(ErrorCode::BlobUploadInvalid, format!("reading the upload failed: {e}")));
+    }
+    end_session(&state, id).await;
+    let info = outcome?;
+    state.meta.link_blob(&name, &info.digest, info.size).await?;
+    Ok(created(&state, &headers, &name, &info.digest))
+}
+
+pub async fn cancel(req: Req, name: RepoName, id: &str) -> OciResult {
+    load(&req, &name, id).await?;
+    end_session(&req.state, id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Forgets a session and removes its chunks; a failure here leaves garbage, not wrong data.
+async fn end_session(state: &AppState, id: &str) {
+    if let Err(e) = state.meta.delete_upload(id).await {
+        tracing::warn!(upload.id = id, error = %e, "removing upload session failed");
+    }
+    if let Err(e) = state.blobs.delete_upload_parts(id).await {
+        tracing::warn!(upload.id = id, error = %e, "removing upload chunks failed");
+    }
+}
+
+/// Removes sessions untouched for longer than the configured expiry. Returns how many.
+pub async fn expire_stale_uploads(state: &AppState, now_millis: i64) -> Result<usize, registry_core::store::StoreError> {
+    let ttl = i64::try_from(state.config.oci.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let stale = state.meta.stale_uploads(now_millis.saturating_sub(ttl)).await?;
+    for session in &stale {
+        tracing::info!(upload.id = %session.id, repo.name = %session.repository, "expiring abandoned upload {}", session.id);
+        end_session(state, &session.id).await;
+    }
+    Ok(stale.len())
+}
