@@ -4,8 +4,8 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -60,13 +60,15 @@ pub struct Req {
 
 async fn dispatch(
     State(state): State<AppState>,
-    Path(rest): Path<String>,
+    uri: Uri,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    let endpoint = match path::parse(&rest) {
+    // The raw path, not a percent-decoded one: `%2F` must not become a segment separator.
+    let rest = uri.path().strip_prefix("/v2/").unwrap_or_default();
+    let endpoint = match path::parse(rest) {
         Ok(e) => e,
         Err(PathError::Name(e)) => return OciError::new(ErrorCode::NameInvalid, e.to_string()).into_response(),
         Err(PathError::Unknown) => {
