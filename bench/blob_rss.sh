@@ -19,7 +19,7 @@ out="bench/results/blob-rss-$(date -u +%Y%m%d-%H%M%S).md"
   echo "| storage | blob | write | read | RSS before | peak RSS |"
   echo "|---|---|---|---|---|---|"
   "$BIN" "file://$WORK/blobs" "$SIZE_MIB"
-  VENV="${SHERPACK_CACHE_DIR:-$HOME/.cache/sherpack-registry}/venv"
+  VENV="${SHERPACK_TOOLS_DIR:-${SHERPACK_CACHE_DIR:-$HOME/.cache/sherpack-registry}/tools}/venv"
   if [ -x "$VENV/bin/moto_server" ]; then
     PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
     "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >/dev/null 2>&1 & MOTO=$!

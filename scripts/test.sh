@@ -4,10 +4,11 @@
 # - Postgres: uses $DATABASE_URL, or 127.0.0.1:5432 when something answers there; otherwise
 #   (or with SHERPACK_TEST_OWN_POSTGRES=1) installs Debian's postgresql if missing and starts
 #   a throwaway cluster on a free port.
-# - S3: starts a real S3-compatible server (moto, from PyPI, in a venv of its own) on a free port.
+# - Clients: installs helm 4 and 3, the ORAS SDK, skopeo and docker-registry (install-clients.sh).
+# - S3: starts a real S3-compatible server (moto, from PyPI, in the clients' venv) on a free port.
 # - Builds the workspace and runs every test; stops what it started on exit.
 #
-# Caches (venv, cargo target dir) live under ~/.cache/sherpack-registry, outside the clone.
+# Caches (clients, cargo target dir) live under ~/.cache/sherpack-registry, outside the clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -70,13 +71,12 @@ else
   log "Postgres: started a throwaway cluster on 127.0.0.1:$PG_PORT"
 fi
 
+# --- Clients: helm 4 and 3, ORAS SDK + moto (venv), skopeo, docker-registry ----------------
+export SHERPACK_TOOLS_DIR="${SHERPACK_TOOLS_DIR:-$CACHE/tools}"
+log "clients: $(./scripts/install-clients.sh "$SHERPACK_TOOLS_DIR" | tail -n 1)"
+VENV="$SHERPACK_TOOLS_DIR/venv"
+
 # --- S3-compatible server (moto) ----------------------------------------------------------
-VENV="$CACHE/venv"
-if [ ! -x "$VENV/bin/moto_server" ]; then
-  log "installing moto[server] into $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]==5.*'
-fi
 S3_PORT="$(free_port)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/moto.log" 2>&1 &
 PIDS+=($!)

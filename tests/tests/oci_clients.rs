@@ -1,0 +1,174 @@
+//! Real clients against the real server: helm 4 and helm 3, the ORAS SDK, skopeo, and a push
+//! made the way the upstream `sherpack` client makes it.
+
+use std::path::Path;
+use std::process::Command;
+
+use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
+use sherpack_test_support::tools::{self, helm_command, run_ok};
+
+fn host(server: &ServerProcess) -> String {
+    server.url.trim_start_matches("http://").to_owned()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `helm create` + `helm package` of `mychart` at each version; returns the archive paths.
+fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::path::PathBuf> {
+    run_ok(helm_command(helm, home).args(["create", "mychart"]));
+    versions
+        .iter()
+        .map(|v| {
+            run_ok(helm_command(helm, home).args(["package", "mychart", "--version", v, "-d", "packages"]));
+            home.join(format!("packages/mychart-{v}.tgz"))
+        })
+        .collect()
+}
+
+fn helm_round_trip(helm: &Path) {
+    let server = ServerProcess::start(ServerOptions::default());
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let registry = format!("oci://{}/acme", host(&server));
+    let archives = package_chart(helm, home, &["0.1.0", "0.10.0", "0.9.0"]);
+    for archive in &archives {
+        let out = run_ok(helm_command(helm, home).arg("push").arg(archive).args([&registry, "--plain-http"]));
+        let said = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+        assert!(said.contains("Pushed:"), "{said}");
+    }
+    // Pull a version: the bytes that were pushed.
+    std::fs::create_dir(home.join("pulled")).unwrap();
+    let chart = format!("{registry}/mychart");
+    run_ok(helm_command(helm, home).args(["pull", &chart, "--version", "0.9.0", "--plain-http", "-d", "pulled"]));
+    assert_eq!(std::fs::read(home.join("pulled/mychart-0.9.0.tgz")).unwrap(), std::fs::read(&archives[2]).unwrap());
+    // Without --version: the highest semver tag (0.10.0; a lexical sort would say 0.9.0).
+    std::fs::create_dir(home.join("latest")).unwrap();
+    run_ok(helm_command(helm, home).args(["pull", &chart, "--plain-http", "-d", "latest"]));
+    assert!(home.join("latest/mychart-0.10.0.tgz").is_file());
+    // show chart and template straight from the registry.
+    let out = run_ok(helm_command(helm, home).args(["show", "chart", &chart, "--version", "0.1.0", "--plain-http"]));
+    assert!(stdout(&out).contains("name: mychart") && stdout(&out).contains("version: 0.1.0"), "{}", stdout(&out));
+    let out = run_ok(helm_command(helm, home).args(["template", "demo", &chart, "--version", "0.10.0", "--plain-http"]));
+    assert!(stdout(&out).contains("kind: Deployment"), "{}", stdout(&out));
+    // Re-pushing the same chart is accepted.
+    run_ok(helm_command(helm, home).arg("push").arg(&archives[0]).args([&registry, "--plain-http"]));
+}
+
+#[test]
+fn helm4_push_pull_show_template() {
+    helm_round_trip(&tools::helm());
+}
+
+#[test]
+fn helm3_push_pull_show_template() {
+    helm_round_trip(&tools::helm3());
+}
+
+#[test]
+fn oras_push_pull_tags_and_referrers() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let work = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/oras_flow.py");
+    let out = run_ok(Command::new(tools::oras_python()).arg(script).arg(host(&server)).arg(work.path()));
+    assert!(stdout(&out).contains("oras flow ok"));
+}
+
+/// A minimal OCI image layout on disk (for skopeo's `oci:` transport).
+fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let d = digest(data);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), data).unwrap();
+        d
+    };
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(config), "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": put(layer), "size": layer.len() }],
+    }))
+    .unwrap();
+    let manifest_digest = put(&manifest);
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                        "size": manifest.len(), "annotations": { "org.opencontainers.image.ref.name": "v1" } }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    manifest_digest
+}
+
+#[test]
+fn skopeo_inspect_list_and_copy_both_ways() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let skopeo = tools::system("skopeo");
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("source");
+    let manifest_digest = write_oci_layout(&source, &vec![7u8; 3 * 1024 * 1024]);
+    let image = |repo: &str| format!("docker://{}/{repo}", host(&server));
+
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--dest-tls-verify=false"]).arg(format!("oci:{}:v1", source.display())).arg(image("acme/img:v1")));
+    let out = run_ok(Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false", &image("acme/img:v1")]));
+    assert_eq!(digest(&out.stdout), manifest_digest, "the manifest bytes are kept as pushed");
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", &image("acme/img:v1"), &image("acme/img:v2")]));
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", &image("acme/img:v1"), &image("other/img:copy")]));
+    let out = run_ok(Command::new(&skopeo).args(["list-tags", "--tls-verify=false", &image("acme/img")]));
+    let tags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(tags["Tags"], serde_json::json!(["v1", "v2"]));
+
+    let out_dir = work.path().join("out");
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--src-tls-verify=false", &image("other/img:copy")]).arg(format!("oci:{}:copied", out_dir.display())));
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], manifest_digest.as_str(), "copied out byte for byte");
+}
+
+/// The upstream `sherpack` client: `GET /v2/` before each step, a config blob of `{}`, PATCH
+/// chunks of 4 MiB with `Content-Range: start-end` (no `bytes=`), a manifest without `mediaType`.
+#[tokio::test]
+async fn a_push_made_like_the_upstream_sherpack_client() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    let archive: Vec<u8> = (0..9 * 1024 * 1024 + 123).map(|i: u32| (i % 253) as u8).collect();
+    let mut blobs = Vec::new();
+    for data in [&b"{}"[..], &archive[..]] {
+        assert_eq!(oci.http.get(oci.url("/v2/")).send().await.unwrap().status(), 200);
+        let r = oci.http.post(oci.url("/v2/acme/webapp/blobs/uploads/")).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let mut location = oci.location(&r);
+        for (i, chunk) in data.chunks(4 * 1024 * 1024).enumerate() {
+            let start = i * 4 * 1024 * 1024;
+            let r = oci
+                .http
+                .patch(&location)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("{start}-{}", start + chunk.len() - 1))
+                .body(chunk.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            location = oci.location(&r);
+        }
+        let d = digest(data);
+        let r = oci.http.put(format!("{location}?digest={d}")).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        blobs.push((d, data.len()));
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": blobs[0].0, "size": blobs[0].1 },
+        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": blobs[1].0, "size": blobs[1].1 }],
+    }))
+    .unwrap();
+    let r = oci.put_manifest("acme/webapp", "1.2.3", "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+    assert_eq!(r.status(), 201);
+    let r = oci.http.get(oci.url("/v2/acme/webapp/manifests/1.2.3")).send().await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/vnd.oci.image.manifest.v1+json");
+    let r = oci.http.get(oci.url(&format!("/v2/acme/webapp/blobs/{}", blobs[1].0))).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap(), archive);
+}
