@@ -1,0 +1,146 @@
+//! Upload sessions across the life of the process: a restart in the middle of an upload, a
+//! client that disconnects mid-stream, a shutdown while an upload is in flight, expiry.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
+use tokio::io::AsyncWriteExt;
+
+/// Polls `check` until it holds, for at most `limit`.
+async fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn dir_is_empty(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
+
+#[tokio::test]
+async fn an_upload_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || ServerOptions { cwd: Some(dir.path().to_owned()), ..ServerOptions::default() };
+    let mut first = ServerProcess::start(options());
+    let oci = Oci::new(&first.url);
+    let r = oci.http.post(oci.url("/v2/acme/restart/blobs/uploads/")).send().await.unwrap();
+    let id = r.headers()["docker-upload-uuid"].to_str().unwrap().to_owned();
+    let r = oci.http.patch(oci.location(&r)).body("before restart|").send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(first.terminate().success());
+
+    let second = ServerProcess::start(options());
+    let oci = Oci::new(&second.url);
+    let location = oci.url(&format!("/v2/acme/restart/blobs/uploads/{id}"));
+    let r = oci.http.get(&location).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["range"].to_str().unwrap()), (204, "0-14"));
+    let r = oci.http.patch(&location).header("content-range", "15-28").body("after restart|").send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let d = digest(b"before restart|after restart|");
+    let r = oci.http.put(format!("{location}?digest={d}")).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let body = oci.http.get(oci.url(&format!("/v2/acme/restart/blobs/{d}"))).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(body, &b"before restart|after restart|"[..]);
+}
+
+/// Sends a request head announcing `announced` bytes, then only `sent` of them, then hangs up.
+async fn send_and_disconnect(base: &str, method: &str, path: &str, announced: usize, sent: usize) {
+    let host = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {announced}\r\n\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&vec![1u8; sent]).await.unwrap();
+    stream.flush().await.unwrap();
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_mid_upload_leaves_nothing() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    let mib = 1024 * 1024;
+    let full = vec![1u8; 24 * mib];
+
+    // Monolithic POST ?digest= cut after 12 MiB (past the first multipart part).
+    let d = digest(&full);
+    send_and_disconnect(&oci.base, "POST", &format!("/v2/acme/cut/blobs/uploads/?digest={d}"), full.len(), 12 * mib).await;
+    // A chunk cut short.
+    let r = oci.http.post(oci.url("/v2/acme/cut/blobs/uploads/")).send().await.unwrap();
+    let id = r.headers()["docker-upload-uuid"].to_str().unwrap().to_owned();
+    send_and_disconnect(&oci.base, "PATCH", &format!("/v2/acme/cut/blobs/uploads/{id}"), full.len(), 12 * mib).await;
+
+    let tmp = server.cwd.join("data/blobs/tmp");
+    eventually(Duration::from_secs(20), "the aborted writes are cleaned up", || dir_is_empty(&tmp)).await;
+    assert_eq!(oci.http.head(oci.url(&format!("/v2/acme/cut/blobs/{d}"))).send().await.unwrap().status(), 404);
+    let location = oci.url(&format!("/v2/acme/cut/blobs/uploads/{id}"));
+    let r = oci.http.get(&location).send().await.unwrap();
+    assert_eq!(r.headers()["range"], "0-0", "the cut chunk did not count");
+    // The session still works: the whole blob, then the final PUT.
+    let r = oci.http.patch(&location).header("content-range", format!("0-{}", full.len() - 1)).body(full.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(oci.http.put(format!("{location}?digest={d}")).send().await.unwrap().status(), 201);
+    assert_eq!(oci.http.head(oci.url(&format!("/v2/acme/cut/blobs/{d}"))).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_shutdown_lets_the_upload_in_flight_finish() {
+    let mut server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    let r = oci.http.post(oci.url("/v2/acme/drain/blobs/uploads/")).send().await.unwrap();
+    let id = r.headers()["docker-upload-uuid"].to_str().unwrap().to_owned();
+    let location = oci.location(&r);
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let patch = tokio::spawn({
+        let http = oci.http.clone();
+        async move { http.patch(location).body(body).send().await }
+    });
+    // 10 MiB first: past one part, so the chunk object exists on disk while the request runs.
+    tx.send(Ok(vec![2u8; 10 * 1024 * 1024])).await.unwrap();
+    let uploads = server.cwd.join("data/blobs/uploads").join(&id);
+    eventually(Duration::from_secs(20), "the chunk is being written", || !dir_is_empty(&uploads)).await;
+    let pid = server.pid();
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    eventually(Duration::from_secs(10), "the server says it is shutting down", || server.logs().contains("shutting down")).await;
+    tx.send(Ok(vec![3u8; 1024 * 1024])).await.unwrap();
+    drop(tx);
+    let response = patch.await.unwrap().expect("the in-flight request was answered");
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["range"], format!("0-{}", 11 * 1024 * 1024 - 1).as_str());
+    assert!(server.terminate().success());
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn abandoned_uploads_expire() {
+    let server = ServerProcess::start(ServerOptions {
+        env: vec![("SHERPACK_REGISTRY_OCI__UPLOAD_EXPIRY_SECS".into(), "1".into())],
+        ..ServerOptions::default()
+    });
+    let oci = Oci::new(&server.url);
+    let r = oci.http.post(oci.url("/v2/acme/old/blobs/uploads/")).send().await.unwrap();
+    let id = r.headers()["docker-upload-uuid"].to_str().unwrap().to_owned();
+    let location = oci.location(&r);
+    assert_eq!(oci.http.patch(&location).body("abandoned").send().await.unwrap().status(), 202);
+    let uploads = server.cwd.join("data/blobs/uploads").join(&id);
+    assert!(!dir_is_empty(&uploads));
+    let start = Instant::now();
+    loop {
+        if oci.http.get(&location).send().await.unwrap().status() == 404 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the session never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eventually(Duration::from_secs(10), "its chunks are removed", || dir_is_empty(&uploads)).await;
+}
