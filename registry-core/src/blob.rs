@@ -55,12 +55,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
 
-    /// Stores one chunk of an upload session (`upload` is a server-made id) as its own object,
-    /// visible once complete. Returns how many bytes it held.
-    async fn put_upload_part(&self, upload: &str, offset: u64, data: ByteStream) -> Result<u64, BlobError>;
+    /// Stores one chunk of an upload session as its own object named `part`, visible once
+    /// complete. `upload` and `part` are names the server made (never client input), unique per
+    /// write so that two racing requests never share an object. Returns the bytes it held.
+    async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError>;
 
     /// The parts of an upload, concatenated in the order given.
-    fn upload_parts(&self, upload: &str, offsets: &[u64]) -> ByteStream;
+    fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream;
 
     /// Removes every part of an upload.
     async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError>;

@@ -144,3 +144,27 @@ async fn abandoned_uploads_expire() {
     }
     eventually(Duration::from_secs(10), "its chunks are removed", || dir_is_empty(&uploads)).await;
 }
+
+#[tokio::test]
+async fn racing_chunks_for_one_offset_keep_exactly_one() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    for round in 0..5u8 {
+        let r = oci.http.post(oci.url("/v2/acme/race/blobs/uploads/")).send().await.unwrap();
+        let location = oci.location(&r);
+        let bodies: Vec<Vec<u8>> = (0..2u8).map(|i| vec![round * 2 + i; 6 * 1024 * 1024]).collect();
+        let sends = bodies.iter().map(|b| {
+            oci.http.patch(&location).header("content-range", format!("0-{}", b.len() - 1)).body(b.clone()).send()
+        });
+        let statuses: Vec<u16> = futures::future::join_all(sends).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+        let winner = match statuses.as_slice() {
+            [202, 416] => 0,
+            [416, 202] => 1,
+            other => panic!("exactly one chunk must be kept, got {other:?}"),
+        };
+        let d = digest(&bodies[winner]);
+        assert_eq!(oci.http.put(format!("{location}?digest={d}")).send().await.unwrap().status(), 201);
+        let got = oci.http.get(oci.url(&format!("/v2/acme/race/blobs/{d}"))).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(got, bodies[winner], "the kept chunk's bytes, not the loser's");
+    }
+}

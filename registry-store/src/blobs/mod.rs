@@ -73,8 +73,8 @@ impl ObjectBlobStore {
         self.prefix.clone().join("uploads").join(upload)
     }
 
-    fn part_path(&self, upload: &str, offset: u64) -> Path {
-        self.upload_dir(upload).join(format!("{offset:020}"))
+    fn part_path(&self, upload: &str, part: &str) -> Path {
+        self.upload_dir(upload).join(part)
     }
 
     fn temp_path(&self) -> Path {
@@ -211,13 +211,13 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
-    async fn put_upload_part(&self, upload: &str, offset: u64, data: ByteStream) -> Result<u64, BlobError> {
-        Ok(self.write_hashed(&self.part_path(upload, offset), data).await?.size)
+    async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError> {
+        Ok(self.write_hashed(&self.part_path(upload, part), data).await?.size)
     }
 
-    fn upload_parts(&self, upload: &str, offsets: &[u64]) -> ByteStream {
+    fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream {
         let store = Arc::clone(&self.store);
-        let paths: Vec<Path> = offsets.iter().map(|o| self.part_path(upload, *o)).collect();
+        let paths: Vec<Path> = parts.iter().map(|p| self.part_path(upload, p)).collect();
         futures::stream::iter(paths)
             .then(move |path| {
                 let store = Arc::clone(&store);

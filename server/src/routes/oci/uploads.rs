@@ -15,13 +15,13 @@ use super::request::{base_url, body_stream};
 use super::{Req, content_headers};
 use crate::AppState;
 
-/// Offsets of the chunk objects of a session, oldest first: the session's opaque state.
-fn parts_of(session: &UploadSession) -> Vec<u64> {
+/// Names of the chunk objects of a session, oldest first: the session's opaque state.
+fn parts_of(session: &UploadSession) -> Vec<String> {
     serde_json::from_slice(&session.state).unwrap_or_default()
 }
 
-fn encode_parts(parts: &[u64]) -> Vec<u8> {
-    serde_json::to_vec(parts).expect("a list of numbers serialises")
+fn encode_parts(parts: &[String]) -> Vec<u8> {
+    serde_json::to_vec(parts).expect("a list of strings serialises")
 }
 
 fn upload_unknown(id: &str) -> OciError {
@@ -124,7 +124,9 @@ async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSe
             return Err(out_of_order(&req.state, &req.headers, name, &session.id, session.offset));
         }
     }
-    let written = req.state.blobs.put_upload_part(&session.id, session.offset, body_stream(body)).await?;
+    // Named by offset and a nonce: a request that loses the race below wrote its own object.
+    let part = format!("{:020}-{}", session.offset, uuid::Uuid::new_v4().simple());
+    let written = req.state.blobs.put_upload_part(&session.id, &part, body_stream(body)).await?;
     if let Some((start, end)) = range {
         if written != end - start + 1 {
             return Err(OciError::new(
@@ -137,7 +139,7 @@ async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSe
         return Ok(session.offset);
     }
     let mut parts = parts_of(session);
-    parts.push(session.offset);
+    parts.push(part);
     let new_offset = session.offset + written;
     match req.state.meta.advance_upload(&session.id, session.offset, new_offset, &encode_parts(&parts)).await {
         Ok(()) => Ok(new_offset),
