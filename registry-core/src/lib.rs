@@ -3,6 +3,7 @@
 //! Nothing here performs I/O: the metadata store and the blob store are traits implemented in
 //! `registry-store`, so the HTTP layer and the tests can swap backends freely.
 
+pub mod auth;
 pub mod blob;
 pub mod digest;
 pub mod manifest;

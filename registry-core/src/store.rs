@@ -134,6 +134,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Records that `repo` holds the blob (creating the repository on first use).
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>>;
+    /// Links the blob an upload session produced and ends the session, in one transaction.
+    async fn complete_upload(&self, id: &str, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
     /// Returns whether a link existed.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     /// A blob known anywhere in the registry (for cross-repository mounts and GC).
@@ -192,3 +194,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
     async fn last_change_seq(&self) -> StoreResult<i64>;
 }
+
+/// Everything the server keeps in its database: OCI metadata and auth records, one backend.
+pub trait RegistryStore: MetadataStore + crate::auth::AuthStore {}
+
+impl<T: MetadataStore + crate::auth::AuthStore> RegistryStore for T {}

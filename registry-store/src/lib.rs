@@ -7,4 +7,4 @@ pub mod blobs;
 pub mod sql;
 
 pub use blobs::{ObjectBlobStore, S3Options, StorageUrl};
-pub use sql::open_metadata;
+pub use sql::{open_metadata, open_store};

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use registry_core::store::{ChangeKind, ManifestRef, MetadataStore, NewManifest, StoreError};
+use registry_core::store::{ChangeKind, ManifestRef, NewManifest, RegistryStore, StoreError};
 use registry_core::{Digest, RepoName};
 
 fn name(s: &str) -> RepoName {
@@ -22,7 +22,7 @@ fn manifest(content: &str, references: Vec<ManifestRef>) -> NewManifest {
     }
 }
 
-async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn MetadataStore>) {
+async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn RegistryStore>) {
     let blob = Digest::of(b"config");
     for repo in ["zeta/app", "acme/web", "acme/api"] {
         store.link_blob(&name(repo), &blob, 6).await.unwrap();
@@ -57,7 +57,7 @@ async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn Metada
     );
 }
 
-async fn blob_links_belong_to_one_repository(store: Arc<dyn MetadataStore>) {
+async fn blob_links_belong_to_one_repository(store: Arc<dyn RegistryStore>) {
     let (a, b) = (name("ns/a"), name("ns/b"));
     let d = Digest::of(b"layer");
     store.link_blob(&a, &d, 5).await.unwrap();
@@ -93,7 +93,7 @@ async fn blob_links_belong_to_one_repository(store: Arc<dyn MetadataStore>) {
     );
 }
 
-async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn MetadataStore>) {
+async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/nginx");
     let (config, layer) = (Digest::of(b"c"), Digest::of(b"l"));
     let image = manifest(
@@ -170,7 +170,7 @@ async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn MetadataStore>) 
     assert!(matches!(err, StoreError::MissingReference(_)));
 }
 
-async fn tags_move_list_and_delete(store: Arc<dyn MetadataStore>) {
+async fn tags_move_list_and_delete(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/chart");
     let (one, two) = (manifest("one", vec![]), manifest("two", vec![]));
     store
@@ -221,7 +221,7 @@ async fn tags_move_list_and_delete(store: Arc<dyn MetadataStore>) {
     );
 }
 
-async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn MetadataStore>) {
+async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/gone");
     let m = manifest("m", vec![]);
     store.put_manifest(&repo, &m, Some("v1")).await.unwrap();
@@ -253,7 +253,7 @@ async fn deleting_a_manifest_removes_its_tags(store: Arc<dyn MetadataStore>) {
     );
 }
 
-async fn referrers_are_found_by_subject(store: Arc<dyn MetadataStore>) {
+async fn referrers_are_found_by_subject(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/signed");
     let subject = manifest("subject", vec![]);
     store
@@ -301,7 +301,7 @@ async fn referrers_are_found_by_subject(store: Arc<dyn MetadataStore>) {
     );
 }
 
-async fn upload_sessions_advance_only_from_their_offset(store: Arc<dyn MetadataStore>) {
+async fn upload_sessions_advance_only_from_their_offset(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/up");
     let session = store.create_upload(&repo, b"state0").await.unwrap();
     let loaded = store.upload(&session.id).await.unwrap().expect("persisted");
@@ -354,7 +354,7 @@ async fn upload_sessions_advance_only_from_their_offset(store: Arc<dyn MetadataS
     assert!(!store.delete_upload(&session.id).await.unwrap());
 }
 
-async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn MetadataStore>) {
+async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn RegistryStore>) {
     assert_eq!(store.last_change_seq().await.unwrap(), 0);
     let repo = name("acme/seq");
     let blob = Digest::of(b"b");
@@ -389,7 +389,7 @@ async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn MetadataStor
     );
 }
 
-async fn concurrent_writers_all_land(store: Arc<dyn MetadataStore>) {
+async fn concurrent_writers_all_land(store: Arc<dyn RegistryStore>) {
     let tasks: Vec<_> = (0..24)
         .map(|i| {
             let store = Arc::clone(&store);

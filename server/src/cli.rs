@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Administer users, namespaces, members, tokens, keys and policies; read the audit log.
+    Admin(crate::admin_cli::AdminArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -32,6 +32,81 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     #[serde(default)]
     pub oci: OciConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Registry administrator created on first start when the store has no user yet.
+    pub admin_user: Option<String>,
+    /// Its password (prefer the environment or `admin_password_file`).
+    pub admin_password: Option<String>,
+    /// A file holding the password (a mounted secret); trailing newlines are ignored.
+    pub admin_password_file: Option<PathBuf>,
+    /// `service` of the OCI token flow: the audience of the bearer tokens this registry signs.
+    pub service: String,
+    /// Lifetime of bearer tokens from `/v2/token`.
+    pub token_ttl_secs: u64,
+    /// Visibility of a namespace created by a registry admin's first push into it.
+    pub default_visibility: registry_core::auth::Visibility,
+    /// Credential checks (password or token) allowed per client address and per user name
+    /// per minute, failed or not; beyond it: 429.
+    pub login_attempts_per_minute: u32,
+    /// Requests to `/v2/token` allowed per client address per minute.
+    pub token_requests_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_user: None,
+            admin_password: None,
+            admin_password_file: None,
+            service: "sherpack-registry".to_owned(),
+            token_ttl_secs: 300,
+            default_visibility: registry_core::auth::Visibility::Private,
+            login_attempts_per_minute: 30,
+            token_requests_per_minute: 600,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthConfig {
+    // Never print the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("admin_user", &self.admin_user)
+            .field("admin_password", &self.admin_password.as_ref().map(|_| "***"))
+            .field("admin_password_file", &self.admin_password_file)
+            .field("service", &self.service)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("default_visibility", &self.default_visibility)
+            .field("login_attempts_per_minute", &self.login_attempts_per_minute)
+            .field("token_requests_per_minute", &self.token_requests_per_minute)
+            .finish()
+    }
+}
+
+impl AuthConfig {
+    /// The configured initial admin, reading the password file if one is named.
+    pub fn initial_admin(&self) -> Result<Option<(String, String)>, ConfigError> {
+        let Some(user) = &self.admin_user else { return Ok(None) };
+        let password = match (&self.admin_password, &self.admin_password_file) {
+            (Some(p), _) => p.clone(),
+            (None, Some(file)) => std::fs::read_to_string(file)
+                .map_err(|e| ConfigError::Invalid(format!("auth.admin_password_file {}: {e}", file.display())))?
+                .trim_end_matches(['\r', '\n'])
+                .to_owned(),
+            (None, None) => {
+                return Err(ConfigError::Invalid(
+                    "auth.admin_user is set but neither auth.admin_password nor auth.admin_password_file".to_owned(),
+                ));
+            }
+        };
+        Ok(Some((user.clone(), password)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +164,7 @@ impl Default for Config {
             },
             tls: None,
             oci: OciConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -180,6 +256,17 @@ impl Config {
         }
         registry_store::StorageUrl::parse(&self.storage_url, self.s3.clone())
             .map_err(|e| ConfigError::Invalid(format!("storage_url: {e}")))?;
+        if let Some(user) = &self.auth.admin_user
+            && !registry_core::auth::is_valid_username(user)
+        {
+            return Err(ConfigError::Invalid(format!("auth.admin_user `{user}` is not a valid user name")));
+        }
+        if self.auth.admin_user.is_some() && self.auth.admin_password.is_none() && self.auth.admin_password_file.is_none() {
+            return Err(ConfigError::Invalid("auth.admin_user needs auth.admin_password or auth.admin_password_file".to_owned()));
+        }
+        if self.auth.token_ttl_secs == 0 || self.auth.login_attempts_per_minute == 0 || self.auth.token_requests_per_minute == 0 {
+            return Err(ConfigError::Invalid("auth.token_ttl_secs and the auth rate limits must be positive".to_owned()));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::Invalid(format!(
                 "log.level `{}` is not a valid log filter",

@@ -1,5 +1,8 @@
 //! The `sherpack-registry` server: configuration, HTTP routes and process lifecycle.
 
+pub mod admin;
+pub mod admin_cli;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod jobs;

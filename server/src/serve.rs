@@ -16,6 +16,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum StartError {
     #[error("{0}")]
     Database(#[from] registry_store::sql::OpenError),
+    #[error("cannot set up authentication: {0}")]
+    Auth(#[from] registry_core::store::StoreError),
     #[error("{0}")]
     StorageUrl(#[from] registry_store::blobs::StorageUrlError),
     #[error("storage {url} is not writable: {source}")]
@@ -36,7 +38,7 @@ pub enum StartError {
 
 /// Opens both stores named by the configuration.
 pub async fn open_state(config: Config) -> Result<AppState, StartError> {
-    let meta = registry_store::open_metadata(&config.database_url).await?;
+    let store = registry_store::open_store(&config.database_url).await?;
     let storage_url = StorageUrl::parse(&config.storage_url, config.s3.clone())?;
     let blobs = ObjectBlobStore::open(&storage_url)?;
     blobs
@@ -47,10 +49,12 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
             source,
         })?;
     let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
+    let auth = crate::auth::Auth::open(store.clone(), &config.auth, config.listen).await?;
     Ok(AppState {
         config: Arc::new(config),
-        meta,
+        meta: store,
         blobs,
+        auth,
     })
 }
 
@@ -64,6 +68,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     );
     let state = open_state(config).await?;
     tokio::spawn(crate::jobs::expire_uploads_forever(state.clone()));
+    tokio::spawn(crate::auth::refresh_forever(state.auth.clone()));
     let app = routes::build_router(state);
 
     let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {
@@ -91,7 +96,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
-    let service = app.into_make_service();
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
         Some(tls) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)

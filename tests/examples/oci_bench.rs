@@ -260,7 +260,7 @@ async fn main() {
     let archive = helm_home.path().join("mychart-0.1.0.tgz");
 
     let startup = Instant::now();
-    let ours = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn".into()], ..ServerOptions::default() });
+    let ours = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()], ..ServerOptions::default() });
     let startup_ms = startup.elapsed().as_secs_f64() * 1000.0;
     let ours_results = run_suite(&ours.url, ours.pid(), helm_home.path(), &archive, seconds).await;
     drop(ours);
@@ -268,7 +268,7 @@ async fn main() {
     let theirs_results = run_suite(&theirs.url, theirs.child.id(), helm_home.path(), &archive, seconds).await;
     drop(theirs);
 
-    let ours = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn".into()], ..ServerOptions::default() });
+    let ours = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()], ..ServerOptions::default() });
     let ours_gib = gib_rss(&ours.url, ours.pid()).await;
     drop(ours);
     let theirs = Distribution::start();

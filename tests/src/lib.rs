@@ -1,6 +1,7 @@
 //! Shared test harness. Components a test needs must be present: a missing one fails the test
 //! with a message saying what to start, it never skips.
 
+pub mod auth;
 pub mod oci;
 pub mod postgres;
 pub mod s3;

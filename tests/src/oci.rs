@@ -35,17 +35,23 @@ impl Oci {
         if loc.starts_with("http") { loc } else { self.url(&loc) }
     }
 
+    /// Uploads a blob with POST then PUT (every registry supports that; single-POST monolithic
+    /// uploads are optional in the spec and distribution 2.8 lacks them).
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let d = digest(data);
+        let r = self.http.post(self.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+        assert_eq!(r.status(), 202, "upload start in {repo}");
+        let location = self.location(&r);
+        let sep = if location.contains('?') { '&' } else { '?' };
         let r = self
             .http
-            .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
+            .put(format!("{location}{sep}digest={d}"))
             .header("content-type", "application/octet-stream")
             .body(data.to_vec())
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201, "monolithic push of {d}");
+        assert_eq!(r.status(), 201, "push of {d}");
         d
     }
 

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use registry_core::store::{MetadataStore, StoreError};
+use registry_core::store::{MetadataStore, RegistryStore, StoreError};
 
 pub mod postgres;
 pub mod sqlite;
@@ -40,6 +40,11 @@ pub enum OpenError {
 
 /// Opens (and migrates) the metadata store named by a `sqlite://` or `postgres://` URL.
 pub async fn open_metadata(url: &str) -> Result<Arc<dyn MetadataStore>, OpenError> {
+    Ok(open_store(url).await?)
+}
+
+/// Opens (and migrates) the whole store, OCI metadata and auth records.
+pub async fn open_store(url: &str) -> Result<Arc<dyn RegistryStore>, OpenError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {

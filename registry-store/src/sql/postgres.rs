@@ -64,3 +64,4 @@ impl PgStore {
 
 type Store = PgStore;
 include!("queries.rs");
+include!("auth_queries.rs");

@@ -147,6 +147,33 @@ async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> 
     }
 }
 
+/// Links a blob to a repository (creating both records as needed) inside `tx`.
+async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, now: Millis) -> StoreResult<()> {
+        let repo_id = ensure_repository(tx, repo, now).await?;
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest.to_string())
+            .bind(to_db(size))
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let linked = sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+             ON CONFLICT (repository_id, digest) DO NOTHING",
+        )
+        .bind(repo_id)
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if linked > 0 {
+            record_change(tx, ChangeKind::BlobLinked, repo, Some(digest), None, now).await?;
+        }
+    Ok(())
+}
+
 #[async_trait::async_trait]
 impl registry_core::store::MetadataStore for Store {
     async fn ping(&self) -> StoreResult<()> {
@@ -173,30 +200,15 @@ impl registry_core::store::MetadataStore for Store {
     }
 
     async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()> {
-        let now = now_millis();
         let mut tx = begin_write(&self.write).await?;
-        let repo_id = ensure_repository(&mut tx, repo, now).await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest.to_string())
-            .bind(to_db(size))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let linked = sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (repository_id, digest) DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(digest.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if linked > 0 {
-            record_change(&mut tx, ChangeKind::BlobLinked, repo, Some(digest), None, now).await?;
-        }
+        link_blob_in(&mut tx, repo, digest, size, now_millis()).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn complete_upload(&self, id: &str, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()> {
+        let mut tx = begin_write(&self.write).await?;
+        link_blob_in(&mut tx, repo, digest, size, now_millis()).await?;
+        sqlx::query("DELETE FROM upload_sessions WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 

@@ -65,3 +65,4 @@ impl SqliteStore {
 
 type Store = SqliteStore;
 include!("queries.rs");
+include!("auth_queries.rs");

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use registry_core::store::MetadataStore;
+use registry_core::store::RegistryStore;
 
 pub mod blobs;
 
@@ -14,11 +14,11 @@ pub use sherpack_test_support::postgres::PgDatabase;
 
 pub async fn with_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(Arc<dyn MetadataStore>) -> Fut,
+    F: FnOnce(Arc<dyn RegistryStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
     PgDatabase::with(|url| async move {
-        let store = registry_store::open_metadata(&url)
+        let store = registry_store::open_store(&url)
             .await
             .expect("open postgres store");
         test(store).await;
@@ -28,12 +28,12 @@ where
 
 pub async fn with_sqlite<F, Fut>(test: F)
 where
-    F: FnOnce(Arc<dyn MetadataStore>) -> Fut,
+    F: FnOnce(Arc<dyn RegistryStore>) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-    let store = registry_store::open_metadata(&url)
+    let store = registry_store::open_store(&url)
         .await
         .expect("open sqlite store");
     test(store).await;

@@ -10,13 +10,29 @@ use tracing::Span;
 
 use crate::AppState;
 
+pub mod admin;
 mod health;
 pub mod oci;
+
+/// The client's IP address, from the connection (absent in in-process router tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip()),
+        ))
+    }
+}
 
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(oci::routes())
+        .nest("/api/v1", admin::routes())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

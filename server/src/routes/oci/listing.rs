@@ -73,10 +73,42 @@ pub async fn tags(req: Req, name: RepoName) -> OciResult {
     Ok(with_link(json!({ "name": name.as_str(), "tags": tags }), link))
 }
 
+/// Only the repositories the caller may pull from: pages are filled from the store in batches
+/// until full, so a page is never short while more readable names follow.
 pub async fn catalog(req: Req) -> OciResult {
-    let meta = req.state.meta.clone();
-    let (repositories, link) =
-        paged(&req, "/v2/_catalog", |last, n| async move { meta.list_repositories(last.as_deref(), n).await }).await?;
+    let state = req.state.clone();
+    let caller = req.caller.clone();
+    let (repositories, link) = paged(&req, "/v2/_catalog", |last, n| async move {
+        let mut readable = Vec::new();
+        let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+        let mut after = last;
+        loop {
+            let batch = state.meta.list_repositories(after.as_deref(), n.max(100)).await?;
+            let exhausted = batch.len() < n.max(100) as usize;
+            for name in batch {
+                after = Some(name.clone());
+                let namespace = name.split('/').next().unwrap_or_default().to_owned();
+                let allowed = match seen.get(&namespace) {
+                    Some(a) => *a,
+                    None => {
+                        let a = state.auth.permissions(&caller.principal, &namespace).await?.allows(registry_core::auth::Action::Pull);
+                        seen.insert(namespace, a);
+                        a
+                    }
+                };
+                if allowed {
+                    readable.push(name);
+                    if readable.len() == n as usize {
+                        return Ok(readable);
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(readable);
+            }
+        }
+    })
+    .await?;
     Ok(with_link(json!({ "repositories": repositories }), link))
 }
 

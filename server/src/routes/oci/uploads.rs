@@ -79,6 +79,9 @@ pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
 
 async fn try_mount(req: &Req, name: &RepoName, digest: &Digest) -> OciResult<Option<Response>> {
     let Some(from) = req.params.get("from").and_then(|f| f.parse::<RepoName>().ok()) else { return Ok(None) };
+    if !req.can_pull(&from).await {
+        return Ok(None);
+    }
     let Some(link) = req.state.meta.linked_blob(&from, digest).await? else { return Ok(None) };
     if req.state.blobs.stat(digest).await?.is_none() {
         return Ok(None);
@@ -175,9 +178,19 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
         // The client went away: the session stays, it may retry the PUT.
         return Err(OciError::new(ErrorCode::BlobUploadInvalid, format!("reading the upload failed: {e}")));
     }
-    end_session(&state, id).await;
-    let info = outcome?;
-    state.meta.link_blob(&name, &info.digest, info.size).await?;
+    let info = match outcome {
+        Ok(info) => info,
+        Err(e) => {
+            end_session(&state, id).await;
+            return Err(e.into());
+        }
+    };
+    state.meta.complete_upload(id, &name, &info.digest, info.size).await?;
+    if !parts_of(&session).is_empty()
+        && let Err(e) = state.blobs.delete_upload_parts(id).await
+    {
+        tracing::warn!(upload.id = id, error = %e, "removing upload chunks failed");
+    }
     Ok(created(&state, &headers, &name, &info.digest))
 }
 
