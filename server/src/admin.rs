@@ -217,7 +217,7 @@ impl Admin<'_> {
     /// The namespace, if the caller may see it; `NotFound` otherwise (private names stay
     /// private).
     async fn visible_namespace(&self, name: &str) -> AdminResult<(Namespace, Actions)> {
-        let not_found = || AdminError::NotFound(format!("namespace {name} does not exist"));
+        let not_found = || AdminError::NotFound("namespace not found".to_owned());
         let ns = self.auth.store().namespace(name).await?.ok_or_else(not_found)?;
         let perms = self.auth.permissions(&self.caller.principal, name).await?;
         if !perms.visible {

@@ -1,6 +1,8 @@
 """Drives the registry with the ORAS Python SDK: push with a custom config media type, pull,
 tags, an artifact with artifactType attached to a manifest as a referrer, found through the
-referrers API. Usage: oras_flow.py HOST:PORT WORKDIR. Exits non-zero on the first failure."""
+referrers API. Usage: oras_flow.py HOST:PORT WORKDIR. With ORAS_USER and ORAS_PASSWORD set it
+logs in first and works in namespace ORAS_NAMESPACE (default acme). Exits non-zero on the first
+failure."""
 import hashlib
 import json
 import os
@@ -13,7 +15,12 @@ import requests
 host, work = sys.argv[1], sys.argv[2]
 os.chdir(work)
 client = oras.client.OrasClient(hostname=host, insecure=True)
-target = f"{host}/acme/artifact:v1"
+ns = os.environ.get("ORAS_NAMESPACE", "acme")
+auth = None
+if os.environ.get("ORAS_USER"):
+    auth = (os.environ["ORAS_USER"], os.environ["ORAS_PASSWORD"])
+    client.auth.set_basic_auth(auth[0], auth[1])  # the token backend: follows the Bearer challenge
+target = f"{host}/{ns}/artifact:v1"
 
 with open("notes.txt", "w") as f:
     f.write("hello from oras\n")
@@ -39,12 +46,12 @@ assert any(p.endswith("notes.txt") for p in files), files
 with open(os.path.join("pulled", "notes.txt")) as f:
     assert f.read() == "hello from oras\n"
 
-client.push(files=["notes.txt"], target=f"{host}/acme/artifact:v2", disable_path_validation=True)
-tags = client.get_tags(f"{host}/acme/artifact")
+client.push(files=["notes.txt"], target=f"{host}/{ns}/artifact:v2", disable_path_validation=True)
+tags = client.get_tags(f"{host}/{ns}/artifact")
 assert tags == ["v1", "v2"], tags
 
 # A signature-like artifact: artifactType, empty config, subject = the first manifest.
-container = client.get_container(f"{host}/acme/artifact")
+container = client.get_container(f"{host}/{ns}/artifact")
 with open("sig.bin", "wb") as f:
     f.write(b"signature bytes")
 layer = oras.oci.NewLayer("sig.bin", media_type="application/vnd.acme.signature.v1", is_dir=False)
@@ -55,7 +62,7 @@ with open("empty.json", "wb") as f:
 empty_desc = {"mediaType": "application/vnd.oci.empty.v1+json",
               "digest": "sha256:" + hashlib.sha256(empty).hexdigest(), "size": 2}
 assert client.upload_blob("empty.json", container, empty_desc).status_code in (200, 201, 202)
-subject_manifest = requests.get(f"http://{host}/v2/acme/artifact/manifests/{subject_digest}",
+subject_manifest = requests.get(f"http://{host}/v2/{ns}/artifact/manifests/{subject_digest}", auth=auth,
                                 headers={"Accept": oras.defaults.default_manifest_media_type}).content
 referrer = {
     "schemaVersion": 2,
@@ -70,10 +77,10 @@ response = client.upload_manifest(referrer, container)
 assert response.status_code == 201, response.text
 assert response.headers.get("OCI-Subject") == subject_digest, dict(response.headers)
 
-index = requests.get(f"http://{host}/v2/acme/artifact/referrers/{subject_digest}").json()
+index = requests.get(f"http://{host}/v2/{ns}/artifact/referrers/{subject_digest}", auth=auth).json()
 types = [m["artifactType"] for m in index["manifests"]]
 assert types == ["application/vnd.acme.signature.v1"], index
-filtered = requests.get(f"http://{host}/v2/acme/artifact/referrers/{subject_digest}",
+filtered = requests.get(f"http://{host}/v2/{ns}/artifact/referrers/{subject_digest}", auth=auth,
                         params={"artifactType": "application/other"})
 assert filtered.headers["OCI-Filters-Applied"] == "artifactType"
 assert filtered.json()["manifests"] == []

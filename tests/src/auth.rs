@@ -97,6 +97,8 @@ pub struct Tenants {
 impl Tenants {
     pub async fn start(mut options: ServerOptions) -> Self {
         options.env.extend(admin_env());
+        // Tests make many failed logins on purpose; the brute-force limit has its own test.
+        options.env.push(("SHERPACK_REGISTRY_AUTH__LOGIN_ATTEMPTS_PER_MINUTE".into(), "100000".into()));
         let server = ServerProcess::start(options);
         let api = Api::new(&server.url);
         let admin = Cred::admin();

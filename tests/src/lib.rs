@@ -2,6 +2,8 @@
 //! with a message saying what to start, it never skips.
 
 pub mod auth;
+pub mod bench;
+pub mod fixtures;
 pub mod oci;
 pub mod postgres;
 pub mod s3;

@@ -23,6 +23,16 @@ impl Oci {
         Self { base: base.trim_end_matches('/').to_owned(), http: Client::new() }
     }
 
+    /// A client that sends HTTP Basic credentials with every request.
+    #[must_use]
+    pub fn with_basic(base: &str, user: &str, password: &str) -> Self {
+        use base64::Engine;
+        let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+        Self { base: base.trim_end_matches('/').to_owned(), http: Client::builder().default_headers(headers).build().unwrap() }
+    }
+
     #[must_use]
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

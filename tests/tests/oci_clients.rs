@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, write_oci_layout};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -14,18 +15,6 @@ fn host(server: &ServerProcess) -> String {
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `helm create` + `helm package` of `mychart` at each version; returns the archive paths.
-fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::path::PathBuf> {
-    run_ok(helm_command(helm, home).args(["create", "mychart"]));
-    versions
-        .iter()
-        .map(|v| {
-            run_ok(helm_command(helm, home).args(["package", "mychart", "--version", v, "-d", "packages"]));
-            home.join(format!("packages/mychart-{v}.tgz"))
-        })
-        .collect()
 }
 
 fn helm_round_trip(helm: &Path) {
@@ -76,33 +65,6 @@ fn oras_push_pull_tags_and_referrers() {
     assert!(stdout(&out).contains("oras flow ok"));
 }
 
-/// A minimal OCI image layout on disk (for skopeo's `oci:` transport).
-fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |data: &[u8]| {
-        let d = digest(data);
-        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), data).unwrap();
-        d
-    };
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(config), "size": config.len() },
-        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": put(layer), "size": layer.len() }],
-    }))
-    .unwrap();
-    let manifest_digest = put(&manifest);
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
-                        "size": manifest.len(), "annotations": { "org.opencontainers.image.ref.name": "v1" } }],
-    });
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    manifest_digest
-}
-
 #[test]
 fn skopeo_inspect_list_and_copy_both_ways() {
     let server = ServerProcess::start(ServerOptions::default());
@@ -127,48 +89,15 @@ fn skopeo_inspect_list_and_copy_both_ways() {
     assert_eq!(index["manifests"][0]["digest"], manifest_digest.as_str(), "copied out byte for byte");
 }
 
-/// The upstream `sherpack` client: `GET /v2/` before each step, a config blob of `{}`, PATCH
-/// chunks of 4 MiB with `Content-Range: start-end` (no `bytes=`), a manifest without `mediaType`.
+/// A push made like the upstream `sherpack` client's, read back.
 #[tokio::test]
 async fn a_push_made_like_the_upstream_sherpack_client() {
     let server = ServerProcess::start(ServerOptions::default());
     let oci = Oci::new(&server.url);
     let archive: Vec<u8> = (0..9 * 1024 * 1024 + 123).map(|i: u32| (i % 253) as u8).collect();
-    let mut blobs = Vec::new();
-    for data in [&b"{}"[..], &archive[..]] {
-        assert_eq!(oci.http.get(oci.url("/v2/")).send().await.unwrap().status(), 200);
-        let r = oci.http.post(oci.url("/v2/acme/webapp/blobs/uploads/")).send().await.unwrap();
-        assert_eq!(r.status(), 202);
-        let mut location = oci.location(&r);
-        for (i, chunk) in data.chunks(4 * 1024 * 1024).enumerate() {
-            let start = i * 4 * 1024 * 1024;
-            let r = oci
-                .http
-                .patch(&location)
-                .header("content-type", "application/octet-stream")
-                .header("content-range", format!("{start}-{}", start + chunk.len() - 1))
-                .body(chunk.to_vec())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 202);
-            location = oci.location(&r);
-        }
-        let d = digest(data);
-        let r = oci.http.put(format!("{location}?digest={d}")).send().await.unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-        blobs.push((d, data.len()));
-    }
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": blobs[0].0, "size": blobs[0].1 },
-        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": blobs[1].0, "size": blobs[1].1 }],
-    }))
-    .unwrap();
-    let r = oci.put_manifest("acme/webapp", "1.2.3", "application/vnd.oci.image.manifest.v1+json", &manifest).await;
-    assert_eq!(r.status(), 201);
+    let layer = push_like_upstream_sherpack(&oci, "acme/webapp", "1.2.3", &archive).await;
     let r = oci.http.get(oci.url("/v2/acme/webapp/manifests/1.2.3")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/vnd.oci.image.manifest.v1+json");
-    let r = oci.http.get(oci.url(&format!("/v2/acme/webapp/blobs/{}", blobs[1].0))).send().await.unwrap();
+    let r = oci.http.get(oci.url(&format!("/v2/acme/webapp/blobs/{layer}"))).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap(), archive);
 }

@@ -62,7 +62,8 @@ pub enum AuthError {
 /// Why a request may not go on.
 #[derive(Debug)]
 pub enum Denial {
-    /// 401: credentials are needed, or a bearer token lacks a scope the caller could have.
+    /// 401: credentials are needed; or (`insufficient_scope`, answered 403 with the challenge)
+    /// a bearer token lacks a scope its holder has.
     Challenge { insufficient_scope: bool },
     /// 403: the caller sees the repository but may not do this.
     Forbidden,
@@ -86,8 +87,9 @@ pub struct Auth {
     limiters: limiter::Limiters,
     verified: Mutex<HashMap<String, (Principal, Instant)>>,
     touched: Mutex<HashMap<String, Instant>>,
-    /// Verified against when the user does not exist, so both cases take as long.
-    dummy_hash: String,
+    /// Verified against when the user does not exist, so both cases take as long. Made on
+    /// first need: argon2 takes 19 MiB for a moment, which an idle server should not pay.
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 pub fn now_millis() -> i64 {
@@ -127,7 +129,7 @@ impl Auth {
             limiters: limiter::Limiters::new(config.login_attempts_per_minute, config.token_requests_per_minute),
             verified: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
-            dummy_hash: hash_password("not a real password".to_owned()).await,
+            dummy_hash: tokio::sync::OnceCell::new(),
             store,
         });
         auth.announce_mode();
@@ -280,7 +282,10 @@ impl Auth {
         }
         self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
         let user = self.store.user(username).await?;
-        let hash = user.as_ref().map_or_else(|| self.dummy_hash.clone(), |u| u.password_hash.clone());
+        let hash = match &user {
+            Some(u) => u.password_hash.clone(),
+            None => self.dummy_hash.get_or_init(|| hash_password(credentials::new_signing_secret())).await.clone(),
+        };
         let password = password.to_owned();
         let matches = tokio::task::spawn_blocking(move || credentials::verify_password(&password, &hash)).await.unwrap_or(false);
         match user {

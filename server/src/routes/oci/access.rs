@@ -69,15 +69,17 @@ pub fn denial(state: &AppState, headers: &HeaderMap, repo: &RepoName, action: Ac
         Denial::Challenge { insufficient_scope: false } => {
             challenge(state, headers, Some((repo, action)), None, "authentication required")
         }
-        Denial::Challenge { insufficient_scope: true } => challenge(
-            state,
-            headers,
-            Some((repo, action)),
-            Some("insufficient_scope"),
-            "the bearer token does not grant this action",
-        ),
+        // RFC 6750: a valid token lacking a scope is 403, with the challenge naming the scope
+        // so clients (oras-py retries on 403 only) fetch a wider token.
+        Denial::Challenge { insufficient_scope: true } => {
+            let with_challenge = challenge(state, headers, Some((repo, action)), Some("insufficient_scope"), "");
+            let mut e = OciError::new(ErrorCode::Denied, "the bearer token does not grant this action; request a token with this scope");
+            e.headers = with_challenge.headers;
+            e
+        }
         Denial::Forbidden => OciError::new(ErrorCode::Denied, format!("{action} is not allowed in {repo}")),
-        Denial::NotFound => OciError::new(ErrorCode::NameUnknown, format!("repository {repo} is not known to this registry")),
+        // Not even the name the caller sent: the body must not confirm it.
+        Denial::NotFound => OciError::new(ErrorCode::NameUnknown, "repository name not known to registry"),
         Denial::Store(e) => e.into(),
     }
 }

@@ -1,0 +1,86 @@
+//! Content the client tests push: Helm charts made by helm itself, an OCI image layout on
+//! disk, and a push made the way the upstream `sherpack` client makes it.
+
+use std::path::Path;
+
+use crate::oci::{Oci, digest};
+use crate::tools::{helm_command, run_ok};
+
+/// `helm create` + `helm package` of `mychart` at each version; returns the archive paths.
+pub fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::path::PathBuf> {
+    run_ok(helm_command(helm, home).args(["create", "mychart"]));
+    versions
+        .iter()
+        .map(|v| {
+            run_ok(helm_command(helm, home).args(["package", "mychart", "--version", v, "-d", "packages"]));
+            home.join(format!("packages/mychart-{v}.tgz"))
+        })
+        .collect()
+}
+
+/// A minimal OCI image layout on disk (for skopeo's `oci:` transport).
+pub fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| {
+        let d = digest(data);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), data).unwrap();
+        d
+    };
+    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": put(config), "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": put(layer), "size": layer.len() }],
+    }))
+    .unwrap();
+    let manifest_digest = put(&manifest);
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest,
+                        "size": manifest.len(), "annotations": { "org.opencontainers.image.ref.name": "v1" } }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    manifest_digest
+}
+
+/// The upstream `sherpack` client's push: `GET /v2/` before each step, a config blob of `{}`,
+/// PATCH chunks of 4 MiB with `Content-Range: start-end` (no `bytes=`), a manifest without
+/// `mediaType`. Returns the archive's digest.
+pub async fn push_like_upstream_sherpack(oci: &Oci, repo: &str, tag: &str, archive: &[u8]) -> String {
+    let mut blobs = Vec::new();
+    for data in [&b"{}"[..], archive] {
+        assert_eq!(oci.http.get(oci.url("/v2/")).send().await.unwrap().status(), 200);
+        let r = oci.http.post(oci.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let mut location = oci.location(&r);
+        for (i, chunk) in data.chunks(4 * 1024 * 1024).enumerate() {
+            let start = i * 4 * 1024 * 1024;
+            let r = oci
+                .http
+                .patch(&location)
+                .header("content-type", "application/octet-stream")
+                .header("content-range", format!("{start}-{}", start + chunk.len() - 1))
+                .body(chunk.to_vec())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            location = oci.location(&r);
+        }
+        let d = digest(data);
+        let r = oci.http.put(format!("{location}?digest={d}")).send().await.unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+        blobs.push((d, data.len()));
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": blobs[0].0, "size": blobs[0].1 },
+        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": blobs[1].0, "size": blobs[1].1 }],
+    }))
+    .unwrap();
+    let r = oci.put_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+    assert_eq!(r.status(), 201);
+    blobs.pop().unwrap().0
+}
