@@ -204,7 +204,7 @@ pub struct NamespacePolicy {
     pub max_storage_bytes: Option<u64>,
     /// Refuse packs without a signature by a trusted key of the namespace.
     pub require_signature: bool,
-    /// Allow pushing an existing version again (ChartMuseum's overwrite).
+    /// Allow pushing an existing version again (`ChartMuseum`'s overwrite).
     pub allow_overwrite: bool,
 }
 

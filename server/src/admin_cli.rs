@@ -119,7 +119,7 @@ pub enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     Get { namespace: String },
-    /// Replaces the policy with a JSON object, e.g. '{"keep_last_versions":10}'.
+    /// Replaces the policy with a JSON object, e.g. '{"`keep_last_versions":10`}'.
     Set { namespace: String, json: String },
 }
 

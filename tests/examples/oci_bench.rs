@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use sherpack_test_support::bench::{Load, client, load};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -62,6 +63,9 @@ impl Distribution {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("docker-registry did not start");
     }
 }
@@ -71,10 +75,6 @@ impl Drop for Distribution {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap()
 }
 
 /// POST then PUT, the way helm uploads.
@@ -89,40 +89,9 @@ async fn upload(http: &reqwest::Client, base: &str, repo: &str, data: Vec<u8>) {
     assert_eq!(r.status(), 201, "upload to {base}");
 }
 
-struct Load {
-    rps: f64,
-    p99_ms: f64,
-}
-
 async fn manifest_load(base: &str, concurrency: usize, seconds: u64) -> Load {
-    let http = client();
-    let url = Arc::new(format!("{base}/v2/bench/app/manifests/1.0.0"));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..concurrency)
-        .map(|_| {
-            let (http, url) = (http.clone(), Arc::clone(&url));
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let r = http.get(url.as_str()).header("accept", "application/vnd.oci.image.manifest.v1+json").send().await.unwrap();
-                    assert_eq!(r.status(), 200);
-                    r.bytes().await.unwrap();
-                    latencies.push(t.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    all.sort();
-    #[allow(clippy::cast_precision_loss)]
-    let rps = all.len() as f64 / seconds as f64;
-    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
-    Load { rps, p99_ms: p99.as_secs_f64() * 1000.0 }
+    let url = format!("{base}/v2/bench/app/manifests/1.0.0");
+    load(move |http| http.get(&url).header("accept", "application/vnd.oci.image.manifest.v1+json"), 200, concurrency, seconds).await
 }
 
 async fn blob_get(base: &str, d: &str, streams: usize, size: usize) -> f64 {

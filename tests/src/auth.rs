@@ -38,7 +38,6 @@ impl Cred {
         Cred::Basic(ADMIN.0.into(), ADMIN.1.into())
     }
 
-    #[must_use]
     pub fn apply(&self, request: RequestBuilder) -> RequestBuilder {
         match self {
             Cred::Anonymous => request,

@@ -7,6 +7,7 @@ use crate::oci::{Oci, digest};
 use crate::tools::{helm_command, run_ok};
 
 /// `helm create` + `helm package` of `mychart` at each version; returns the archive paths.
+#[must_use] 
 pub fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::path::PathBuf> {
     run_ok(helm_command(helm, home).args(["create", "mychart"]));
     versions
@@ -19,6 +20,7 @@ pub fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::pa
 }
 
 /// A minimal OCI image layout on disk (for skopeo's `oci:` transport).
+#[must_use] 
 pub fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();

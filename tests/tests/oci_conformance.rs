@@ -1,12 +1,12 @@
 //! The OCI distribution spec's four workflows (pull, push, content discovery, content
 //! management) and its error cases, endpoint by endpoint, against the real server process on
-//! SQLite and on Postgres.
+//! `SQLite` and on Postgres.
 
 use sherpack_test_support::oci::{OCI_INDEX, OCI_MANIFEST, Oci, digest, error_code, raw_head, raw_request};
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 
-/// Runs a workflow on a fresh server backed by SQLite, and on one backed by a fresh Postgres.
+/// Runs a workflow on a fresh server backed by `SQLite`, and on one backed by a fresh Postgres.
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -296,7 +296,7 @@ async fn bad_input(oci: &Oci) {
     let location = oci.location(&r);
     let r = oci.http.put(format!("{location}?digest={wrong}")).body("actual").send().await.unwrap();
     assert_eq!((r.status().as_u16(), error_code(r).await.as_str()), (400, "DIGEST_INVALID"));
-    let r = oci.http.put(format!("{location}")).body("no digest").send().await.unwrap();
+    let r = oci.http.put(location.clone()).body("no digest").send().await.unwrap();
     assert_eq!(r.status(), 400);
 
     // Unknown upload ids, including ones that are not ours at all.

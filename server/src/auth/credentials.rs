@@ -94,6 +94,7 @@ pub fn looks_like_token(secret: &str) -> bool {
 }
 
 /// argon2id with the crate's default (OWASP) parameters. CPU-heavy: call off the async threads.
+#[must_use] 
 pub fn hash_password(password: &str) -> String {
     Argon2::default().hash_password(password.as_bytes()).expect("argon2 hashes any password").to_string()
 }

@@ -130,6 +130,7 @@ impl Keys {
         &self.audience
     }
 
+    #[must_use] 
     pub fn sign(&self, claims: &Claims) -> String {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).expect("HS256 signs any claims")
     }

@@ -25,9 +25,9 @@ use credentials::Credentials;
 
 /// How long a verified password is remembered (argon2 is deliberately slow; clients send
 /// Basic credentials on every request).
-const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const VERIFIED_TTL: Duration = Duration::from_mins(1);
 /// A token's last-used time is written at most this often.
-const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+const TOUCH_INTERVAL: Duration = Duration::from_mins(1);
 const SIGNING_SECRET_SETTING: &str = "token_signing_secret";
 
 /// Who is calling, once credentials are verified.
@@ -92,6 +92,7 @@ pub struct Auth {
     dummy_hash: tokio::sync::OnceCell<String>,
 }
 
+#[must_use] 
 pub fn now_millis() -> i64 {
     i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis())
         .unwrap_or(i64::MAX)
@@ -250,12 +251,9 @@ impl Auth {
             return Err(AuthError::Invalid("unknown, expired or revoked API token"));
         };
         self.touch(&token.id, now).await;
-        match token.namespace {
-            Some(namespace) => Ok(Principal::Robot { token: token.id, name: token.name, namespace, scopes: token.scopes }),
-            None => {
-                let owner = self.store.user(&token.owner).await?.ok_or(AuthError::Invalid("the token's owner no longer exists"))?;
-                Ok(Principal::User { name: owner.name, is_admin: owner.is_admin, scopes: token.scopes, token: Some(token.id) })
-            }
+        if let Some(namespace) = token.namespace { Ok(Principal::Robot { token: token.id, name: token.name, namespace, scopes: token.scopes }) } else {
+            let owner = self.store.user(&token.owner).await?.ok_or(AuthError::Invalid("the token's owner no longer exists"))?;
+            Ok(Principal::User { name: owner.name, is_admin: owner.is_admin, scopes: token.scopes, token: Some(token.id) })
         }
     }
 

@@ -155,14 +155,17 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
     }
 }
 
+#[allow(clippy::unnecessary_wraps)] // handlers end in `ok(...)` the way they end in `?`
 fn ok<T: serde::Serialize>(value: T) -> ApiResult {
     Ok(Json(value).into_response())
 }
 
+#[allow(clippy::unnecessary_wraps)]
 fn created<T: serde::Serialize>(value: T) -> ApiResult {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
+#[allow(clippy::unnecessary_wraps)]
 fn no_content() -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,6 +2,8 @@
 //! each endpoint needs, the `WWW-Authenticate: Bearer` challenge, and the token endpoint
 //! (`/v2/token`) of the Docker/OCI token flow.
 
+use std::fmt::Write as _;
+
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
@@ -18,6 +20,7 @@ use crate::auth::{AuthError, Caller, Denial};
 use crate::routes::ClientAddress;
 
 /// The repository and action an endpoint needs, `None` for the base and the catalog.
+#[must_use] 
 pub fn needed(endpoint: &Endpoint, method: &Method) -> Option<(RepoName, Action)> {
     let action = match *method {
         Method::GET | Method::HEAD => Action::Pull,
@@ -46,10 +49,10 @@ pub fn challenge(state: &AppState, headers: &HeaderMap, scope: Option<(&RepoName
             Action::Push => "pull,push",
             other => other.as_str(),
         };
-        value.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
+        let _ = write!(value, ",scope=\"repository:{repo}:{actions}\"");
     }
     if let Some(error) = error {
-        value.push_str(&format!(",error=\"{error}\""));
+        let _ = write!(value, ",error=\"{error}\"");
     }
     OciError::new(ErrorCode::Unauthorized, message).with_header(header::WWW_AUTHENTICATE, &value)
 }
@@ -64,6 +67,7 @@ pub fn auth_error(state: &AppState, headers: &HeaderMap, scope: Option<(&RepoNam
     }
 }
 
+#[must_use] 
 pub fn denial(state: &AppState, headers: &HeaderMap, repo: &RepoName, action: Action, denial: Denial) -> OciError {
     match denial {
         Denial::Challenge { insufficient_scope: false } => {

@@ -60,14 +60,15 @@ pub struct OciError {
     pub status: StatusCode,
     pub message: String,
     pub detail: Option<serde_json::Value>,
-    pub headers: HeaderMap,
+    /// Boxed: errors travel in `Result`s, which should stay small.
+    pub headers: Box<HeaderMap>,
 }
 
 pub type OciResult<T = Response> = Result<T, OciError>;
 
 impl OciError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, status: code.status(), message: message.into(), detail: None, headers: HeaderMap::new() }
+        Self { code, status: code.status(), message: message.into(), detail: None, headers: Box::default() }
     }
 
     #[must_use]
@@ -114,7 +115,7 @@ impl IntoResponse for OciError {
     fn into_response(self) -> Response {
         let body = Body { errors: [Entry { code: self.code, message: &self.message, detail: self.detail.as_ref() }] };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().extend(self.headers);
+        response.headers_mut().extend(*self.headers);
         response
     }
 }

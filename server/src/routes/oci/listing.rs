@@ -88,13 +88,10 @@ pub async fn catalog(req: Req) -> OciResult {
             for name in batch {
                 after = Some(name.clone());
                 let namespace = name.split('/').next().unwrap_or_default().to_owned();
-                let allowed = match seen.get(&namespace) {
-                    Some(a) => *a,
-                    None => {
-                        let a = state.auth.permissions(&caller.principal, &namespace).await?.allows(registry_core::auth::Action::Pull);
-                        seen.insert(namespace, a);
-                        a
-                    }
+                let allowed = if let Some(a) = seen.get(&namespace) { *a } else {
+                    let a = state.auth.permissions(&caller.principal, &namespace).await?.allows(registry_core::auth::Action::Pull);
+                    seen.insert(namespace, a);
+                    a
                 };
                 if allowed {
                     readable.push(name);

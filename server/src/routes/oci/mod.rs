@@ -173,7 +173,7 @@ async fn ensure_namespace(state: &AppState, caller: &Caller, target: &str) {
     }
 }
 
-/// The headers every content response carries: digest, ETag, length and type.
+/// The headers every content response carries: digest, `ETag`, length and type.
 pub fn content_headers(response: &mut Response, digest: &registry_core::Digest, length: Option<u64>, content_type: Option<&str>) {
     let headers = response.headers_mut();
     let digest = digest.to_string();

@@ -67,12 +67,11 @@ pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
         req.state.meta.link_blob(&name, &info.digest, info.size).await?;
         return Ok(created(&req.state, &req.headers, &name, &info.digest));
     }
-    if let Some(mount) = req.params.digest("mount")? {
-        if let Some(response) = try_mount(&req, &name, &mount).await? {
+    if let Some(mount) = req.params.digest("mount")?
+        && let Some(response) = try_mount(&req, &name, &mount).await? {
             return Ok(response);
         }
         // Not readable where it was said to be: fall back to a regular upload, as the spec says.
-    }
     let session = req.state.meta.create_upload(&name, &encode_parts(&[])).await?;
     Ok(progress(&req, &name, &session.id, 0, StatusCode::ACCEPTED))
 }
@@ -122,22 +121,20 @@ fn out_of_order(state: &AppState, headers: &HeaderMap, name: &RepoName, id: &str
 /// Stores the request body as the session's next chunk and advances the session.
 async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSession) -> OciResult<u64> {
     let range = content_range(&req.headers)?;
-    if let Some((start, _)) = range {
-        if start != session.offset {
+    if let Some((start, _)) = range
+        && start != session.offset {
             return Err(out_of_order(&req.state, &req.headers, name, &session.id, session.offset));
         }
-    }
     // Named by offset and a nonce: a request that loses the race below wrote its own object.
     let part = format!("{:020}-{}", session.offset, uuid::Uuid::new_v4().simple());
     let written = req.state.blobs.put_upload_part(&session.id, &part, body_stream(body)).await?;
-    if let Some((start, end)) = range {
-        if written != end - start + 1 {
+    if let Some((start, end)) = range
+        && written != end - start + 1 {
             return Err(OciError::new(
                 ErrorCode::BlobUploadInvalid,
                 format!("Content-Range announced {} bytes, the body had {written}", end - start + 1),
             ));
         }
-    }
     if written == 0 {
         return Ok(session.offset);
     }
@@ -166,11 +163,10 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
     };
     let session = load(&req, &name, id).await?;
     let Req { state, headers, .. } = req;
-    if let Some((start, _)) = content_range(&headers)? {
-        if start != session.offset {
+    if let Some((start, _)) = content_range(&headers)?
+        && start != session.offset {
             return Err(out_of_order(&state, &headers, &name, id, session.offset));
         }
-    }
     // The chunks received so far, then this request's body, hashed on the way into the store.
     let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body_stream(body)).boxed();
     let outcome = state.blobs.put(data, Some(&digest)).await;
@@ -213,10 +209,10 @@ async fn end_session(state: &AppState, id: &str) {
 /// Removes sessions untouched for longer than the configured expiry. Returns how many.
 pub async fn expire_stale_uploads(state: &AppState, now_millis: i64) -> Result<usize, registry_core::store::StoreError> {
     let ttl = i64::try_from(state.config.oci.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let stale = state.meta.stale_uploads(now_millis.saturating_sub(ttl)).await?;
-    for session in &stale {
+    let expired = state.meta.stale_uploads(now_millis.saturating_sub(ttl)).await?;
+    for session in &expired {
         tracing::info!(upload.id = %session.id, repo.name = %session.repository, "expiring abandoned upload {}", session.id);
         end_session(state, &session.id).await;
     }
-    Ok(stale.len())
+    Ok(expired.len())
 }
