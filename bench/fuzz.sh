@@ -16,7 +16,7 @@ status=$?
   echo "# Parser fuzzing, $(date -u +%Y-%m-%dT%H:%MZ), ${TOTAL} s total, exit status $status"
   echo
   echo '```'
-  grep -E '^fuzz |test result|panicked' "$log"
+  grep -oE 'fuzz [a-z_ -]+: [0-9]+ cases in [0-9]+ s, no failure|test result.*|panicked.*' "$log"
   echo "wall time: $(( $(date +%s) - started )) s"
   echo '```'
 } | tee "$out"

@@ -409,6 +409,27 @@ mod tests {
     }
 
     #[test]
+    fn auth_settings_are_checked_and_the_password_never_printed() {
+        let load = |pairs: &[(&str, &str)]| Config::load(None, env(pairs), &Overrides::default());
+        let c = load(&[("SHERPACK_REGISTRY_AUTH__ADMIN_USER", "root"), ("SHERPACK_REGISTRY_AUTH__ADMIN_PASSWORD", "s3cret-value")]).unwrap();
+        assert_eq!(c.auth.initial_admin().unwrap(), Some(("root".into(), "s3cret-value".into())));
+        assert!(!format!("{c:?}").contains("s3cret-value"));
+        let e = load(&[("SHERPACK_REGISTRY_AUTH__ADMIN_USER", "root")]).unwrap_err().to_string();
+        assert!(e.contains("auth.admin_password"), "{e}");
+        let e = load(&[("SHERPACK_REGISTRY_AUTH__ADMIN_USER", "Root User"), ("SHERPACK_REGISTRY_AUTH__ADMIN_PASSWORD", "x")]).unwrap_err().to_string();
+        assert!(e.contains("auth.admin_user"), "{e}");
+        let e = load(&[("SHERPACK_REGISTRY_AUTH__DEFAULT_VISIBILITY", "hidden")]).unwrap_err().to_string();
+        assert!(e.contains("auth.default_visibility"), "{e}");
+        let e = load(&[("SHERPACK_REGISTRY_AUTH__TOKEN_TTL_SECS", "0")]).unwrap_err().to_string();
+        assert!(e.contains("token_ttl_secs"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "from-a-file\n").unwrap();
+        let c = load(&[("SHERPACK_REGISTRY_AUTH__ADMIN_USER", "root"), ("SHERPACK_REGISTRY_AUTH__ADMIN_PASSWORD_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(c.auth.initial_admin().unwrap().unwrap().1, "from-a-file");
+    }
+
+    #[test]
     fn unknown_and_malformed_keys_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");

@@ -121,6 +121,13 @@ fn skopeo_with_credentials() {
     let out = run_ok(Command::new(&skopeo).args(["list-tags", "--tls-verify=false", "--creds", &format!("rita:{}", auth::PASSWORD), &image("team/img")]));
     let tags: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(tags["Tags"], json!(["v1"]));
+    // Anonymous pulls of a public namespace follow the anonymous token flow (skopeo calls
+    // `GET /v2/` first, gets the challenge, fetches an anonymous token, and retries).
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--dest-tls-verify=false", "--dest-creds", &format!("root:{}", auth::ADMIN.1)]).arg(format!("oci:{}:v1", source.display())).arg(image("pub/img:v1")));
+    let out = run_ok(Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false", "--no-creds", &image("pub/img:v1")]));
+    assert_eq!(digest(&out.stdout), manifest_digest);
+    let private = Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false", "--no-creds", &image("team/img:v1")]).output().unwrap();
+    assert!(!private.status.success(), "anonymous read of a private namespace");
     // otto (another namespace) cannot even see it.
     let hidden = Command::new(&skopeo).args(["inspect", "--raw", "--tls-verify=false", "--creds", &format!("otto:{}", auth::PASSWORD), &image("team/img:v1")]).output().unwrap();
     assert!(!hidden.status.success());

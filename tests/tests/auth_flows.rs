@@ -170,8 +170,7 @@ async fn bad_credentials_are_refused_change_nothing_and_are_audited() {
 }
 
 fn base64_of(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
+    base64_of_bytes(s.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,4 +311,71 @@ async fn admin_commands_manage_the_same_store_as_the_server() {
         assert!(audit.contains(&format!("\"action\": \"{action}\"")), "{action} missing from {audit}");
     }
     assert!(audit.contains("cli:ops"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_keys_policies_and_bad_input() {
+    let t = Tenants::start(ServerOptions::default()).await;
+    let api = &t.api;
+    let alice = Cred::user("alice");
+    // A minisign public key file: "Ed", an 8-byte key id, a 32-byte Ed25519 key.
+    let mut raw = b"Ed".to_vec();
+    raw.extend([1, 2, 3, 4, 5, 6, 7, 8]);
+    raw.extend([9u8; 32]);
+    let file = format!("untrusted comment: minisign public key 0807060504030201\n{}\n", base64_of_bytes(&raw));
+    let key = api.expect(&alice, Method::POST, "/api/v1/namespaces/team/keys", Some(json!({ "name": "release", "public_key": file })), 201).await;
+    assert_eq!(key["id"], "0807060504030201");
+    api.expect(&alice, Method::POST, "/api/v1/namespaces/team/keys", Some(json!({ "name": "again", "public_key": file })), 409).await;
+    let listed = api.expect(&Cred::user("rita"), Method::GET, "/api/v1/namespaces/team/keys", None, 200).await;
+    assert_eq!(listed[0]["name"], "release");
+    api.expect(&Cred::user("walt"), Method::POST, "/api/v1/namespaces/team/keys", Some(json!({ "name": "mine", "public_key": file })), 403).await;
+    api.expect(&alice, Method::POST, "/api/v1/namespaces/team/keys", Some(json!({ "name": "bad", "public_key": "RWQ not a key" })), 400).await;
+    api.expect(&alice, Method::DELETE, "/api/v1/namespaces/team/keys/0807060504030201", None, 204).await;
+
+    let policy = json!({ "keep_last_versions": 5, "require_signature": true });
+    let stored = api.expect(&alice, Method::PUT, "/api/v1/namespaces/team/policy", Some(policy), 200).await;
+    assert_eq!(stored, json!({ "keep_last_versions": 5, "require_signature": true, "allow_overwrite": false }));
+    api.expect(&alice, Method::PUT, "/api/v1/namespaces/team/policy", Some(json!({ "keep_forever": true })), 400).await;
+    api.expect(&Cred::user("walt"), Method::PUT, "/api/v1/namespaces/team/policy", Some(json!({})), 403).await;
+    // Visibility changes take effect at once: team becomes public, anonymous reads work.
+    api.expect(&alice, Method::PATCH, "/api/v1/namespaces/team", Some(json!({ "visibility": "public" })), 200).await;
+    let r = api.send(&Cred::Anonymous, Method::GET, "/v2/team/nothing/tags/list", None).await;
+    assert_eq!(r.status(), 404, "visible now, just empty");
+
+    // Bad input: the API's error format, nothing created.
+    for (method, path, body, status) in [
+        (Method::POST, "/api/v1/users", json!({ "name": "Bad Name", "password": "long-enough-1" }), 400),
+        (Method::POST, "/api/v1/users", json!({ "name": "bob", "password": "short" }), 400),
+        (Method::POST, "/api/v1/users", json!({ "name": "bob", "password": "long-enough-1", "root": true }), 400),
+        (Method::POST, "/api/v1/users", json!({ "name": "alice", "password": "long-enough-1" }), 409),
+        (Method::POST, "/api/v1/namespaces", json!({ "name": "../etc", "visibility": "public" }), 400),
+        (Method::POST, "/api/v1/namespaces", json!({ "name": "ok", "visibility": "sideways" }), 400),
+        (Method::PUT, "/api/v1/namespaces/team/members/nobody", json!({ "role": "reader" }), 404),
+        (Method::PUT, "/api/v1/namespaces/team/members/walt", json!({ "role": "owner" }), 400),
+        (Method::POST, "/api/v1/tokens", json!({ "name": "x", "scopes": [] }), 400),
+        (Method::POST, "/api/v1/tokens", json!({ "name": "x", "scopes": ["root"] }), 400),
+    ] {
+        let r = api.send(&Cred::admin(), method, path, Some(body.clone())).await;
+        let code = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        assert_eq!(code, status, "{path} {body}: {text}");
+        let parsed: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+        assert!(parsed["errors"][0]["code"].is_string(), "{text}");
+    }
+    // A robot token for a namespace alice cannot see.
+    let r = api.send(&alice, Method::POST, "/api/v1/tokens", Some(json!({ "name": "x", "scopes": ["pull"], "namespace": "other" }))).await;
+    assert_eq!(r.status(), 404);
+    let r = api.http.post(format!("{}/api/v1/users", api.base)).basic_auth("root", Some("root-password")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = api.http.post(format!("{}/api/v1/users", api.base)).basic_auth("root", Some("root-password")).body(vec![b'x'; 100 * 1024]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let users = api.expect(&Cred::admin(), Method::GET, "/api/v1/users", None, 200).await;
+    let names: Vec<&str> = users.as_array().unwrap().iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alice", "otto", "rita", "root", "walt"], "nothing was created");
+    api.expect(&Cred::admin(), Method::GET, "/api/v1/nope", None, 404).await;
+}
+
+fn base64_of_bytes(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }

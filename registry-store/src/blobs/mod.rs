@@ -28,7 +28,7 @@ pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 const LOCAL_PART_SIZE: usize = 1024 * 1024;
 /// Read size for blobs on the local filesystem (`object_store` reads 8 KiB at a time, which
 /// caps a download far below disk and network speed).
-const LOCAL_READ_SIZE: usize = 256 * 1024;
+const LOCAL_READ_SIZE: usize = 512 * 1024;
 const MAX_PARTS_IN_FLIGHT: usize = 2;
 
 #[derive(Clone)]
@@ -133,13 +133,30 @@ impl ObjectBlobStore {
     }
 }
 
-/// Streams `range` of a local file in large reads.
-fn file_stream(mut file: std::fs::File, range: &Range<u64>) -> Result<ByteStream, BlobError> {
-    use std::io::Seek;
-    use tokio::io::AsyncReadExt;
-    file.seek(std::io::SeekFrom::Start(range.start)).map_err(|e| BlobError::Backend(e.to_string()))?;
-    let reader = tokio::fs::File::from_std(file).take(range.end - range.start);
-    Ok(tokio_util::io::ReaderStream::with_capacity(reader, LOCAL_READ_SIZE).boxed())
+/// Streams `range` of a local file in large positional reads, two in flight, so reading the
+/// next chunk overlaps sending the last. Each read is a short blocking task: a slow client
+/// holds no thread.
+fn file_stream(file: std::fs::File, range: &Range<u64>) -> ByteStream {
+    use std::os::unix::fs::FileExt;
+    let file = Arc::new(file);
+    let end = range.end;
+    let chunk = LOCAL_READ_SIZE as u64;
+    let reads = (range.start..end).step_by(LOCAL_READ_SIZE).map(move |offset| {
+        let file = Arc::clone(&file);
+        let len = usize::try_from(chunk.min(end - offset)).expect("chunk fits in memory");
+        async move {
+            // Allocated here, on a runtime worker, not on the blocking thread: each blocking
+            // thread would otherwise grow a malloc arena of its own and keep it.
+            let mut buf = vec![0u8; len];
+            tokio::task::spawn_blocking(move || {
+                file.read_exact_at(&mut buf, offset)?;
+                Ok(bytes::Bytes::from(buf))
+            })
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        }
+    });
+    futures::stream::iter(reads).buffered(2).boxed()
 }
 
 #[async_trait::async_trait]
@@ -207,7 +224,7 @@ impl BlobStore for ObjectBlobStore {
         let size = result.meta.size;
         let range = range.unwrap_or(0..size);
         let stream = match result.payload {
-            GetResultPayload::File(file, _) => file_stream(file, &range)?,
+            GetResultPayload::File(file, _) => file_stream(file, &range),
             GetResultPayload::Stream(s) => s.map_err(std::io::Error::other).boxed(),
         };
         Ok(BlobRead {

@@ -88,11 +88,15 @@ pub fn denial(state: &AppState, headers: &HeaderMap, repo: &RepoName, action: Ac
     }
 }
 
-/// `GET /v2/`: 200 to anyone allowed in; in enforced mode anonymous callers get the challenge
-/// (clients learn from it where to log in, and `login` commands check credentials here).
+/// `GET /v2/`: 200 to anyone allowed in; in enforced mode anonymous callers without a bearer
+/// token get the challenge (clients learn from it where to log in, and `login` commands check
+/// credentials here). An anonymous token from `/v2/token` is enough, as with distribution.
 pub async fn check_base(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>) -> Result<(), OciError> {
     let caller = state.auth.authenticate(headers, address).await.map_err(|e| auth_error(state, headers, None, e))?;
-    if caller.principal == registry_core::auth::Principal::Anonymous && state.auth.mode() == registry_core::auth::Mode::Enforced {
+    if caller.principal == registry_core::auth::Principal::Anonymous
+        && caller.claims.is_none()
+        && state.auth.mode() == registry_core::auth::Mode::Enforced
+    {
         return Err(challenge(state, headers, None, None, "authentication required"));
     }
     Ok(())
