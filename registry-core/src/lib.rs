@@ -8,6 +8,7 @@ pub mod blob;
 pub mod digest;
 pub mod manifest;
 pub mod name;
+pub mod pack;
 pub mod reference;
 pub mod store;
 

@@ -47,6 +47,30 @@ pub struct NewManifest {
     pub subject: Option<Digest>,
     pub content: Vec<u8>,
     pub references: Vec<ManifestRef>,
+    /// Set when the manifest carries a chart or pack: stored with it, in the same transaction.
+    pub pack: Option<NewPack>,
+}
+
+/// A pack version as the store keeps it: one per repository and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPack {
+    pub name: String,
+    pub version: String,
+    /// `helm` or `sherpack`.
+    pub kind: String,
+    pub archive_digest: Digest,
+    pub archive_size: u64,
+    /// The pack's metadata as JSON (`pack::PackMeta`).
+    pub metadata: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackRecord {
+    pub repository: String,
+    pub namespace: String,
+    pub manifest_digest: Digest,
+    pub pack: NewPack,
+    pub created_at: Millis,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +213,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> StoreResult<bool>;
     /// Sessions not touched since `before`.
     async fn stale_uploads(&self, before: Millis) -> StoreResult<Vec<UploadSession>>;
+
+    /// Pack versions, of one repository or of every repository, ordered by repository.
+    async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
 
     /// Changes with a sequence number greater than `after`, in order, at most `limit`.
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;

@@ -19,6 +19,7 @@ fn manifest(content: &str, references: Vec<ManifestRef>) -> NewManifest {
         subject: None,
         content: content.as_bytes().to_vec(),
         references,
+        pack: None,
     }
 }
 

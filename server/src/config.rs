@@ -34,6 +34,9 @@ pub struct Config {
     pub oci: OciConfig,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Limits on the chart and pack archives read at push.
+    #[serde(default)]
+    pub packs: registry_core::pack::Limits,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -165,6 +168,7 @@ impl Default for Config {
             tls: None,
             oci: OciConfig::default(),
             auth: AuthConfig::default(),
+            packs: registry_core::pack::Limits::default(),
         }
     }
 }

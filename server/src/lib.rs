@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod jobs;
+pub mod packs;
 pub mod routes;
 pub mod serve;
 pub mod state;

@@ -55,6 +55,7 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         meta: store,
         blobs,
         auth,
+        index: Arc::default(),
     })
 }
 

@@ -14,6 +14,8 @@ pub struct AppState {
     pub meta: Arc<dyn MetadataStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub auth: Arc<Auth>,
+    /// The Helm repository index, kept current from the store's change sequence.
+    pub index: Arc<crate::packs::index::IndexCache>,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             meta: store,
             blobs: Arc::new(blobs),
             auth,
+            index: Arc::default(),
         })
     }
 }

@@ -47,6 +47,42 @@ pub fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
     manifest_digest
 }
 
+/// A Sherpack pack archive laid out like the upstream client's: no top directory, `MANIFEST`,
+/// `Pack.yaml`, `values.yaml`, a template, and `filler` bytes that do not compress (so the
+/// archive is about that large).
+#[must_use]
+pub fn sherpack_archive(name: &str, version: &str, filler: usize) -> Vec<u8> {
+    let pack = format!(
+        "apiVersion: sherpack/v1\nkind: application\nmetadata:\n  name: {name}\n  version: {version}\n  description: The {name} pack\n  keywords: [web, demo]\n"
+    );
+    // A simple generator: incompressible enough, and the same every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..filler)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    let files: [(&str, &[u8]); 5] = [
+        ("MANIFEST", b"sherpack-manifest-version: 1\n"),
+        ("Pack.yaml", pack.as_bytes()),
+        ("values.yaml", b"replicas: 1\n"),
+        ("templates/deployment.yaml", b"kind: Deployment\n"),
+        ("files/blob.bin", &noise),
+    ];
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+    for (path, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
 /// The upstream `sherpack` client's push: `GET /v2/` before each step, a config blob of `{}`,
 /// PATCH chunks of 4 MiB with `Content-Range: start-end` (no `bytes=`), a manifest without
 /// `mediaType`. Returns the archive's digest.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use reqwest::Method;
 use serde_json::json;
 use sherpack_test_support::auth::{self, Cred, Tenants};
-use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, write_oci_layout};
+use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, sherpack_archive, write_oci_layout};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::ServerOptions;
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -136,7 +136,7 @@ fn skopeo_with_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_sherpack_client_with_basic_credentials() {
     let t = Tenants::start(ServerOptions::default()).await;
-    let archive: Vec<u8> = (0..5 * 1024 * 1024 + 7).map(|i: u32| (i % 251) as u8).collect();
+    let archive = sherpack_archive("webapp", "1.0.0", 5 * 1024 * 1024);
     // The upstream client sends Basic credentials on every request, `GET /v2/` included.
     let walt = Oci::with_basic(&t.server.url, "walt", auth::PASSWORD);
     let layer = push_like_upstream_sherpack(&walt, "team/webapp", "1.0.0", &archive).await;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, write_oci_layout};
+use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, sherpack_archive, write_oci_layout};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -94,7 +94,7 @@ fn skopeo_inspect_list_and_copy_both_ways() {
 async fn a_push_made_like_the_upstream_sherpack_client() {
     let server = ServerProcess::start(ServerOptions::default());
     let oci = Oci::new(&server.url);
-    let archive: Vec<u8> = (0..9 * 1024 * 1024 + 123).map(|i: u32| (i % 253) as u8).collect();
+    let archive = sherpack_archive("webapp", "1.2.3", 9 * 1024 * 1024);
     let layer = push_like_upstream_sherpack(&oci, "acme/webapp", "1.2.3", &archive).await;
     let r = oci.http.get(oci.url("/v2/acme/webapp/manifests/1.2.3")).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "application/vnd.oci.image.manifest.v1+json");

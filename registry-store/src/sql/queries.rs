@@ -3,8 +3,8 @@
 // `write` pools) and `CHANGE_LOCK`. Keep every statement valid on both databases.
 
 use registry_core::store::{
-    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, StoreError, StoreResult,
-    UploadSession,
+    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, StoreError,
+    StoreResult, UploadSession,
 };
 use registry_core::{Digest, RepoName};
 
@@ -300,6 +300,30 @@ impl registry_core::store::MetadataStore for Store {
             }
             record_change(&mut tx, ChangeKind::ManifestPut, repo, Some(&manifest.digest), None, now).await?;
         }
+        if let Some(pack) = &manifest.pack {
+            sqlx::query(
+                "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind,
+                 archive_digest, archive_size, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (repository_id, version) DO UPDATE SET manifest_digest = excluded.manifest_digest,
+                 kind = excluded.kind, archive_digest = excluded.archive_digest, archive_size = excluded.archive_size,
+                 metadata = excluded.metadata, created_at = excluded.created_at
+                 WHERE packs.manifest_digest <> excluded.manifest_digest",
+            )
+            .bind(repo_id)
+            .bind(manifest.digest.to_string())
+            .bind(repo.as_str())
+            .bind(repo.namespace())
+            .bind(&pack.name)
+            .bind(&pack.version)
+            .bind(&pack.kind)
+            .bind(pack.archive_digest.to_string())
+            .bind(to_db(pack.archive_size))
+            .bind(&pack.metadata)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
         if let Some(tag) = tag {
             upsert_tag(&mut tx, repo_id, repo, tag, &manifest.digest, now).await?;
         }
@@ -498,6 +522,28 @@ impl registry_core::store::MetadataStore for Store {
         .await
         .map_err(db_err)?;
         rows.into_iter().map(upload_from_row).collect()
+    }
+
+    async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
+        let rows: Vec<(String, String, String, String, String, String, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at
+             FROM packs WHERE $1 IS NULL OR repository = $1 ORDER BY repository, created_at",
+        )
+        .bind(repository)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter()
+            .map(|(repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at)| {
+                Ok(PackRecord {
+                    repository,
+                    namespace,
+                    manifest_digest: parse_digest(&manifest_digest)?,
+                    pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata },
+                    created_at,
+                })
+            })
+            .collect()
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {

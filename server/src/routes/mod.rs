@@ -12,6 +12,7 @@ use crate::AppState;
 
 pub mod admin;
 mod health;
+mod helm;
 pub mod oci;
 
 /// The client's IP address, from the connection (absent in in-process router tests).
@@ -33,6 +34,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(oci::routes())
         .nest("/api/v1", admin::routes())
+        .merge(helm::routes())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -87,6 +87,13 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         Reference::Tag(t) => Some(t.as_str()),
     };
     let parsed = manifest::parse(&body, content_type.as_deref()).map_err(|e: ManifestError| OciError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
+    // References first: a chart layer that is not there is MANIFEST_BLOB_UNKNOWN, not a bad pack.
+    for layer in &parsed.layers {
+        if req.state.meta.linked_blob(&name, &layer.digest).await?.is_none() {
+            return Err(registry_core::store::StoreError::MissingReference(layer.digest.clone()).into());
+        }
+    }
+    let pack = crate::packs::extract(&req.state, &name, tag, &parsed).await?.map(|(pack, _)| pack);
     let new = NewManifest {
         digest: digest.clone(),
         media_type: parsed.media_type,
@@ -94,6 +101,7 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         subject: parsed.subject.clone(),
         content: body.to_vec(),
         references: parsed.references,
+        pack,
     };
     req.state.meta.put_manifest(&name, &new, tag).await?;
     let mut response = StatusCode::CREATED.into_response();

@@ -1,0 +1,258 @@
+//! The Helm repository index, kept in memory and brought up to date from the store's change
+//! sequence: at start every pack is loaded once; after that each request first applies the
+//! changes committed since (usually none: one `MAX(seq)` query), reloading only the
+//! repositories they touched. So a push is in the next index fetch on every replica, and no
+//! request ever rebuilds the index from the store. Rendered documents (YAML, JSON, and their
+//! gzip forms) are cached per view until the next change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use registry_core::pack::PackMeta;
+use registry_core::store::{MetadataStore, PackRecord, StoreError};
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+/// One pack version as the index shows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub repository: String,
+    pub namespace: String,
+    pub name: String,
+    pub version: String,
+    pub semver: semver::Version,
+    pub archive_digest: registry_core::Digest,
+    pub archive_size: u64,
+    pub created_at: i64,
+    pub meta: PackMeta,
+}
+
+impl Entry {
+    fn from_record(r: PackRecord) -> Option<Self> {
+        let meta: PackMeta = serde_json::from_str(&r.pack.metadata).ok()?;
+        Some(Self {
+            semver: semver::Version::parse(&r.pack.version).ok()?,
+            repository: r.repository,
+            namespace: r.namespace,
+            name: r.pack.name,
+            version: r.pack.version,
+            archive_digest: r.pack.archive_digest,
+            archive_size: r.pack.archive_size,
+            created_at: r.created_at,
+            meta,
+        })
+    }
+
+    /// The file name of the chart download.
+    #[must_use]
+    pub fn file_name(&self) -> String {
+        format!("{}-{}.tgz", self.name, self.version)
+    }
+
+    /// An index entry with only the keys Helm accepts.
+    fn helm_entry(&self, url: String) -> Value {
+        let m = &self.meta;
+        let mut e = serde_json::Map::new();
+        // Helm needs an apiVersion it knows; a Sherpack pack says which it is in an annotation.
+        let api_version = if m.api_version == "v1" { "v1" } else { "v2" };
+        e.insert("apiVersion".into(), json!(api_version));
+        e.insert("name".into(), json!(self.name));
+        e.insert("version".into(), json!(self.version));
+        let mut put = |k: &str, v: Value| {
+            if !(v.is_null() || v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(serde_json::Map::is_empty)) {
+                e.insert(k.into(), v);
+            }
+        };
+        put("appVersion", json!(m.app_version));
+        put("kubeVersion", json!(m.kube_version));
+        put("type", json!(m.chart_type));
+        put("description", json!(m.description));
+        put("keywords", json!(m.keywords));
+        put("home", json!(m.home));
+        put("sources", json!(m.sources));
+        put("icon", json!(m.icon));
+        put("maintainers", json!(m.maintainers));
+        let mut annotations = m.annotations.clone();
+        if self.meta.kind == registry_core::pack::PackKind::Sherpack {
+            annotations.insert("sherpack.io/kind".into(), "sherpack".into());
+        }
+        put("annotations", json!(annotations));
+        put("dependencies", json!(m.dependencies));
+        if m.deprecated {
+            e.insert("deprecated".into(), json!(true));
+        }
+        e.insert("urls".into(), json!([url]));
+        let created = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(self.created_at).unwrap_or(0));
+        e.insert("created".into(), json!(humantime::format_rfc3339_millis(created).to_string()));
+        e.insert("digest".into(), json!(self.archive_digest.hex()));
+        Value::Object(e)
+    }
+}
+
+/// A rendered index, served as is.
+pub struct Rendered {
+    pub yaml: Bytes,
+    pub json: Bytes,
+    pub etag: String,
+    pub last_modified: std::time::SystemTime,
+    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
+}
+
+impl Rendered {
+    /// The gzip form of the YAML (`json == false`) or JSON rendering, compressed once.
+    pub fn gzipped(&self, json: bool) -> Bytes {
+        let mut cache = self.gzip.lock().expect("not poisoned");
+        cache
+            .entry(json)
+            .or_insert_with(|| {
+                use std::io::Write;
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(if json { &self.json } else { &self.yaml }).expect("writing to memory");
+                Bytes::from(gz.finish().expect("writing to memory"))
+            })
+            .clone()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    loaded: bool,
+    seq: i64,
+    last_change_at: i64,
+    /// Repository → its versions, newest first.
+    repos: BTreeMap<String, Vec<Entry>>,
+    /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
+    rendered: HashMap<String, Arc<Rendered>>,
+}
+
+#[derive(Default)]
+pub struct IndexCache {
+    inner: Mutex<Inner>,
+}
+
+/// What one view of the index shows: a namespace's repository, or every readable namespace.
+pub enum View<'a> {
+    Namespace(&'a str),
+    Global(&'a [String]),
+}
+
+fn sort_newest_first(entries: &mut [Entry]) {
+    entries.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+}
+
+impl IndexCache {
+    /// Applies the changes committed since the last call; loads everything the first time.
+    async fn catch_up(&self, inner: &mut Inner, store: &dyn MetadataStore) -> Result<(), StoreError> {
+        let last = store.last_change_seq().await?;
+        if inner.loaded && last <= inner.seq {
+            return Ok(());
+        }
+        if !inner.loaded {
+            let mut repos: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+            for record in store.packs(None).await? {
+                if let Some(e) = Entry::from_record(record) {
+                    repos.entry(e.repository.clone()).or_default().push(e);
+                }
+            }
+            for versions in repos.values_mut() {
+                sort_newest_first(versions);
+            }
+            inner.repos = repos;
+            inner.seq = last;
+            inner.loaded = true;
+            inner.last_change_at = crate::auth::now_millis();
+            inner.rendered.clear();
+            return Ok(());
+        }
+        let mut touched = std::collections::BTreeSet::new();
+        loop {
+            let changes = store.changes_since(inner.seq, 1000).await?;
+            let Some(last_change) = changes.last() else { break };
+            inner.seq = last_change.seq;
+            inner.last_change_at = last_change.at;
+            touched.extend(changes.into_iter().map(|c| c.repository));
+        }
+        for repository in touched {
+            let mut entries: Vec<Entry> = store.packs(Some(&repository)).await?.into_iter().filter_map(Entry::from_record).collect();
+            sort_newest_first(&mut entries);
+            let namespace = repository.split('/').next().unwrap_or_default().to_owned();
+            let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
+            if entries.is_empty() {
+                inner.repos.remove(&repository);
+            } else {
+                inner.repos.insert(repository, entries);
+            }
+            if before > 0 || inner.repos.values().any(|v| v.first().is_some_and(|e| e.namespace == namespace)) {
+                inner.rendered.retain(|key, _| key != &namespace && !key.starts_with('*'));
+            }
+        }
+        Ok(())
+    }
+
+    /// The index for a view, current with the store.
+    pub async fn rendered(&self, store: &dyn MetadataStore, view: View<'_>) -> Result<Arc<Rendered>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await?;
+        let key = match &view {
+            View::Namespace(ns) => (*ns).to_owned(),
+            View::Global(namespaces) => format!("*{}", namespaces.join(",")),
+        };
+        if let Some(r) = inner.rendered.get(&key) {
+            return Ok(Arc::clone(r));
+        }
+        let mut by_name: BTreeMap<&str, Vec<(&Entry, String)>> = BTreeMap::new();
+        for versions in inner.repos.values() {
+            for e in versions {
+                let url = match &view {
+                    View::Namespace(ns) if e.namespace == *ns => format!("charts/{}", e.file_name()),
+                    View::Global(namespaces) if namespaces.contains(&e.namespace) => format!("{}/charts/{}", e.namespace, e.file_name()),
+                    _ => continue,
+                };
+                by_name.entry(&e.name).or_default().push((e, url));
+            }
+        }
+        // Newest first across repositories too (the registry-wide index merges namespaces).
+        let entries: BTreeMap<&str, Vec<Value>> = by_name
+            .into_iter()
+            .map(|(name, mut versions)| {
+                versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+                (name, versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect())
+            })
+            .collect();
+        let generated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(inner.last_change_at).unwrap_or(0));
+        let document = json!({
+            "apiVersion": "v1",
+            "entries": entries,
+            "generated": humantime::format_rfc3339_millis(generated).to_string(),
+        });
+        let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
+        let json = serde_json::to_vec(&document).expect("an index serialises");
+        let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
+        let rendered = Arc::new(Rendered {
+            yaml: Bytes::from(yaml),
+            json: Bytes::from(json),
+            etag,
+            last_modified: generated,
+            gzip: std::sync::Mutex::new(HashMap::new()),
+        });
+        inner.rendered.insert(key, Arc::clone(&rendered));
+        Ok(rendered)
+    }
+
+    /// Namespaces that hold at least one pack.
+    pub async fn namespaces(&self, store: &dyn MetadataStore) -> Result<Vec<String>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await?;
+        let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The pack a download file name (`<name>-<version>.tgz`) names in a namespace.
+    pub async fn find_file(&self, store: &dyn MetadataStore, namespace: &str, file: &str) -> Result<Option<Entry>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await?;
+        Ok(inner.repos.values().flatten().find(|e| e.namespace == namespace && e.file_name() == file).cloned())
+    }
+}

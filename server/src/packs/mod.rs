@@ -1,0 +1,73 @@
+//! Packs: metadata read from every pushed chart or pack ([`extract`]), and the Helm
+//! repository index kept from it ([`index::IndexCache`]).
+
+use futures::StreamExt;
+use registry_core::RepoName;
+use registry_core::manifest::ParsedManifest;
+use registry_core::pack::{self, PackMeta};
+use registry_core::store::NewPack;
+
+use crate::AppState;
+use crate::routes::oci::error::{ErrorCode, OciError};
+
+pub mod index;
+
+/// The layer type of Helm charts, which the upstream `sherpack` client uses for packs too.
+pub const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// Helm tags a chart version with `+` written as `_` (tags may not hold `+`).
+#[must_use]
+pub fn tag_of(version: &str) -> String {
+    version.replace('+', "_")
+}
+
+fn invalid(message: String) -> OciError {
+    OciError::new(ErrorCode::ManifestInvalid, message)
+}
+
+/// Reads the pack a manifest carries, if it has a chart layer: checks the archive, that its
+/// name is the repository's last path segment and its version the tag. Refusals are
+/// `MANIFEST_INVALID` saying which check failed.
+pub async fn extract(state: &AppState, repo: &RepoName, tag: Option<&str>, parsed: &ParsedManifest) -> Result<Option<(NewPack, PackMeta)>, OciError> {
+    let mut layers = parsed.layers.iter().filter(|l| l.media_type == CHART_LAYER);
+    let Some(layer) = layers.next() else { return Ok(None) };
+    if layers.next().is_some() {
+        return Err(invalid("a pack manifest has exactly one chart layer".into()));
+    }
+    let limits = state.config.packs;
+    if layer.size > limits.max_archive_bytes {
+        return Err(invalid(format!("the chart archive is larger than {} bytes", limits.max_archive_bytes)));
+    }
+    let read = state.blobs.get(&layer.digest, None).await?;
+    let mut archive = Vec::with_capacity(usize::try_from(read.size.min(limits.max_archive_bytes)).unwrap_or(0));
+    let mut stream = read.stream;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| OciError::internal(&e))?;
+        if (archive.len() + chunk.len()) as u64 > limits.max_archive_bytes {
+            return Err(invalid(format!("the chart archive is larger than {} bytes", limits.max_archive_bytes)));
+        }
+        archive.extend_from_slice(&chunk);
+    }
+    let meta = tokio::task::spawn_blocking(move || pack::read(&archive, &limits))
+        .await
+        .map_err(|e| OciError::internal(&e))?
+        .map_err(|e| invalid(format!("the chart archive is not a valid pack: {e}")))?;
+    let last_segment = repo.as_str().rsplit('/').next().unwrap_or_default();
+    if meta.name != last_segment {
+        return Err(invalid(format!("the pack is named {}, but the repository is {repo}", meta.name)));
+    }
+    if let Some(tag) = tag
+        && tag != tag_of(&meta.version)
+    {
+        return Err(invalid(format!("the pack's version is {}, but the tag is {tag}", meta.version)));
+    }
+    let new = NewPack {
+        name: meta.name.clone(),
+        version: meta.version.clone(),
+        kind: meta.kind.as_str().to_owned(),
+        archive_digest: layer.digest.clone(),
+        archive_size: layer.size,
+        metadata: serde_json::to_string(&meta).expect("metadata serialises"),
+    };
+    Ok(Some((new, meta)))
+}

@@ -1,0 +1,180 @@
+//! Helm chart repositories: `/<namespace>/index.yaml` (and `index.json`), `/index.yaml` for
+//! every namespace the caller may read, and chart downloads at
+//! `/<namespace>/charts/<name>-<version>.tgz`. Errors are `ChartMuseum`'s `{"error": "..."}`;
+//! credentials are HTTP Basic (what `helm repo add --username` sends).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use registry_core::auth::{Action, Principal};
+
+use super::ClientAddress;
+use crate::AppState;
+use crate::auth::{AuthError, Caller};
+use crate::packs::index::View;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/index.yaml", get(global_yaml))
+        .route("/index.json", get(global_json))
+        .route("/{namespace}/index.yaml", get(namespace_yaml))
+        .route("/{namespace}/index.json", get(namespace_json))
+        .route("/{namespace}/charts/{file}", get(download))
+}
+
+pub struct RepoError {
+    status: StatusCode,
+    message: String,
+}
+
+impl RepoError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+}
+
+impl IntoResponse for RepoError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(serde_json::json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for RepoError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::RateLimited(_) => Self::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            AuthError::Store(s) => s.into(),
+            other => Self::new(StatusCode::UNAUTHORIZED, other.to_string()),
+        }
+    }
+}
+
+impl From<registry_core::store::StoreError> for RepoError {
+    fn from(e: registry_core::store::StoreError) -> Self {
+        tracing::error!("repository request failed: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+}
+
+type RepoResult = Result<Response, RepoError>;
+
+async fn caller(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>) -> Result<Caller, RepoError> {
+    Ok(state.auth.authenticate(headers, address).await?)
+}
+
+/// Pull rights on a namespace: 401 to anonymous callers, 404 to those who may not see it.
+async fn require_pull(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), RepoError> {
+    let perms = state.auth.permissions(&caller.principal, namespace).await?;
+    if perms.allows(Action::Pull) {
+        Ok(())
+    } else if caller.principal == Principal::Anonymous {
+        Err(RepoError::new(StatusCode::UNAUTHORIZED, "authentication required"))
+    } else {
+        Err(RepoError::new(StatusCode::NOT_FOUND, "repository not found"))
+    }
+}
+
+fn serve_index(rendered: &crate::packs::index::Rendered, json: bool, headers: &HeaderMap) -> Response {
+    let etag = HeaderValue::from_str(&rendered.etag).expect("ascii etag");
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        r.headers_mut().insert(header::ETAG, etag);
+        return r;
+    }
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
+    let body = if gzip { rendered.gzipped(json) } else if json { rendered.json.clone() } else { rendered.yaml.clone() };
+    let content_type = if json { "application/json" } else { "application/x-yaml" };
+    let mut response = Body::from(body).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::ETAG, etag);
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&httpdate(rendered.last_modified)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// An HTTP date (RFC 7231, IMF-fixdate).
+fn httpdate(t: std::time::SystemTime) -> String {
+    httpdate::fmt_http_date(t)
+}
+
+async fn namespace_index(state: AppState, headers: HeaderMap, address: Option<std::net::IpAddr>, namespace: String, json: bool) -> RepoResult {
+    let caller = caller(&state, &headers, address).await?;
+    require_pull(&state, &caller, &namespace).await?;
+    let rendered = state.index.rendered(state.meta.as_ref(), View::Namespace(&namespace)).await?;
+    if state.index.namespaces(state.meta.as_ref()).await?.iter().all(|n| *n != namespace)
+        && state.auth.store().namespace(&namespace).await?.is_none()
+    {
+        return Err(RepoError::new(StatusCode::NOT_FOUND, "repository not found"));
+    }
+    Ok(serve_index(&rendered, json, &headers))
+}
+
+async fn global_index(state: AppState, headers: HeaderMap, address: Option<std::net::IpAddr>, json: bool) -> RepoResult {
+    let caller = caller(&state, &headers, address).await?;
+    let mut readable = Vec::new();
+    for namespace in state.index.namespaces(state.meta.as_ref()).await? {
+        if state.auth.permissions(&caller.principal, &namespace).await?.allows(Action::Pull) {
+            readable.push(namespace);
+        }
+    }
+    let rendered = state.index.rendered(state.meta.as_ref(), View::Global(&readable)).await?;
+    Ok(serve_index(&rendered, json, &headers))
+}
+
+async fn global_yaml(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress) -> RepoResult {
+    global_index(state, headers, a, false).await
+}
+
+async fn global_json(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress) -> RepoResult {
+    global_index(state, headers, a, true).await
+}
+
+async fn namespace_yaml(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress, Path(ns): Path<String>) -> RepoResult {
+    namespace_index(state, headers, a, ns, false).await
+}
+
+async fn namespace_json(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress, Path(ns): Path<String>) -> RepoResult {
+    namespace_index(state, headers, a, ns, true).await
+}
+
+async fn download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientAddress(address): ClientAddress,
+    Path((namespace, file)): Path<(String, String)>,
+) -> RepoResult {
+    let caller = caller(&state, &headers, address).await?;
+    require_pull(&state, &caller, &namespace).await?;
+    let Some(entry) = state.index.find_file(state.meta.as_ref(), &namespace, &file).await? else {
+        return Err(RepoError::new(StatusCode::NOT_FOUND, format!("{file} not found")));
+    };
+    let read = state.blobs.get(&entry.archive_digest, None).await.map_err(|e| {
+        tracing::error!("chart download failed: {e}");
+        RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    })?;
+    let mut response = Body::from_stream(read.stream).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.size));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.archive_digest)) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(response)
+}
