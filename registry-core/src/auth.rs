@@ -208,6 +208,12 @@ pub struct NamespacePolicy {
     pub allow_overwrite: bool,
 }
 
+/// Whether a namespace's stored policy (JSON) allows pushing an existing version again.
+#[must_use]
+pub fn policy_allows_overwrite(policy: &str) -> bool {
+    serde_json::from_str::<NamespacePolicy>(policy).is_ok_and(|p| p.allow_overwrite)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub namespace: String,

@@ -37,6 +37,15 @@ pub struct Config {
     /// Limits on the chart and pack archives read at push.
     #[serde(default)]
     pub packs: registry_core::pack::Limits,
+    #[serde(default)]
+    pub chartmuseum: ChartMuseumConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChartMuseumConfig {
+    /// Accept an upload of an existing version (else 409 unless `?force`).
+    pub allow_overwrite: bool,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +178,7 @@ impl Default for Config {
             oci: OciConfig::default(),
             auth: AuthConfig::default(),
             packs: registry_core::pack::Limits::default(),
+            chartmuseum: ChartMuseumConfig::default(),
         }
     }
 }

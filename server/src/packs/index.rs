@@ -51,7 +51,7 @@ impl Entry {
     }
 
     /// An index entry with only the keys Helm accepts.
-    fn helm_entry(&self, url: String) -> Value {
+    pub fn helm_entry(&self, url: String) -> Value {
         let m = &self.meta;
         let mut e = serde_json::Map::new();
         // Helm needs an apiVersion it knows; a Sherpack pack says which it is in an annotation.
@@ -247,6 +247,15 @@ impl IndexCache {
         let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
         names.dedup();
         Ok(names)
+    }
+
+    /// A namespace's pack versions, by name, newest first.
+    pub async fn entries(&self, store: &dyn MetadataStore, namespace: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await?;
+        let mut found: Vec<Entry> = inner.repos.values().flatten().filter(|e| e.namespace == namespace).cloned().collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name).then(b.semver.cmp(&a.semver)).then(b.created_at.cmp(&a.created_at)));
+        Ok(found)
     }
 
     /// The pack a download file name (`<name>-<version>.tgz`) names in a namespace.

@@ -11,6 +11,7 @@ use crate::AppState;
 use crate::routes::oci::error::{ErrorCode, OciError};
 
 pub mod index;
+pub mod publish;
 
 /// The layer type of Helm charts, which the upstream `sherpack` client uses for packs too.
 pub const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";

@@ -31,7 +31,7 @@ pub struct RepoError {
 }
 
 impl RepoError {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self { status, message: message.into() }
     }
 }
@@ -65,7 +65,7 @@ impl From<registry_core::store::StoreError> for RepoError {
 
 type RepoResult = Result<Response, RepoError>;
 
-async fn caller(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>) -> Result<Caller, RepoError> {
+pub async fn caller(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>) -> Result<Caller, RepoError> {
     Ok(state.auth.authenticate(headers, address).await?)
 }
 
@@ -107,6 +107,15 @@ fn serve_index(rendered: &crate::packs::index::Rendered, json: bool, headers: &H
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// The provenance layer of a pack's manifest, if it has one.
+async fn provenance_of(state: &AppState, entry: &crate::packs::index::Entry) -> Result<Option<registry_core::Digest>, RepoError> {
+    let repo: registry_core::RepoName = entry.repository.parse().map_err(|_| RepoError::new(StatusCode::NOT_FOUND, "not found"))?;
+    let Some(digest) = state.meta.resolve_tag(&repo, &crate::packs::tag_of(&entry.version)).await? else { return Ok(None) };
+    let Some(record) = state.meta.manifest(&repo, &digest).await? else { return Ok(None) };
+    let parsed = registry_core::manifest::parse(&record.content, Some(&record.media_type)).ok();
+    Ok(parsed.and_then(|p| p.layers.into_iter().find(|l| l.media_type == crate::packs::publish::PROV_LAYER).map(|l| l.digest)))
 }
 
 /// An HTTP date (RFC 7231, IMF-fixdate).
@@ -162,18 +171,25 @@ async fn download(
 ) -> RepoResult {
     let caller = caller(&state, &headers, address).await?;
     require_pull(&state, &caller, &namespace).await?;
-    let Some(entry) = state.index.find_file(state.meta.as_ref(), &namespace, &file).await? else {
-        return Err(RepoError::new(StatusCode::NOT_FOUND, format!("{file} not found")));
+    let (chart_file, provenance) = match file.strip_suffix(".prov") {
+        Some(chart) => (chart, true),
+        None => (file.as_str(), false),
     };
-    let read = state.blobs.get(&entry.archive_digest, None).await.map_err(|e| {
+    let not_found = || RepoError::new(StatusCode::NOT_FOUND, format!("{file} not found"));
+    let Some(entry) = state.index.find_file(state.meta.as_ref(), &namespace, chart_file).await? else {
+        return Err(not_found());
+    };
+    let digest = if provenance { provenance_of(&state, &entry).await?.ok_or_else(not_found)? } else { entry.archive_digest.clone() };
+    let read = state.blobs.get(&digest, None).await.map_err(|e| {
         tracing::error!("chart download failed: {e}");
         RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     })?;
     let mut response = Body::from_stream(read.stream).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/gzip"));
+    let content_type = if provenance { "application/pgp-signature" } else { "application/gzip" };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.size));
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", entry.archive_digest)) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{digest}\"")) {
         h.insert(header::ETAG, v);
     }
     Ok(response)

@@ -12,6 +12,7 @@ use crate::AppState;
 
 pub mod admin;
 mod health;
+mod chartmuseum;
 mod helm;
 pub mod oci;
 
@@ -35,6 +36,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(oci::routes())
         .nest("/api/v1", admin::routes())
         .merge(helm::routes())
+        .merge(chartmuseum::routes())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
