@@ -13,6 +13,11 @@ CREATE TABLE packs (
     archive_size BIGINT NOT NULL,
     metadata TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- The minisign signature, once one arrived: its blob, the key id it names, and
+    -- verified (a trusted key of the namespace), unverified (an unknown key) or invalid.
+    signature_blob TEXT,
+    signature_key TEXT,
+    signature_status TEXT CHECK (signature_status IN ('verified', 'unverified', 'invalid')),
     PRIMARY KEY (repository_id, version),
     FOREIGN KEY (repository_id, manifest_digest) REFERENCES manifests (repository_id, digest) ON DELETE CASCADE
 );

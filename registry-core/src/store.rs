@@ -62,6 +62,18 @@ pub struct NewPack {
     pub archive_size: u64,
     /// The pack's metadata as JSON (`pack::PackMeta`).
     pub metadata: String,
+    pub signature: Option<PackSignature>,
+}
+
+/// A minisign signature of a pack archive and what checking it found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackSignature {
+    /// The `.minisig` file's blob.
+    pub blob: Digest,
+    /// The key id the signature names (minisign's 16 hex digits).
+    pub key_id: String,
+    /// `verified`, `unverified` (no trusted key with that id) or `invalid`.
+    pub status: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +228,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Pack versions, of one repository or of every repository, ordered by repository.
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
+    /// Records a pack version's signature (and a change, so views follow). Returns false when
+    /// the version does not exist.
+    async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool>;
 
     /// Changes with a sequence number greater than `after`, in order, at most `limit`.
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;

@@ -196,7 +196,7 @@ pub fn parse_minisign_key(text: &str) -> AdminResult<(String, String)> {
     if bytes.len() != 42 || &bytes[..2] != b"Ed" {
         return Err(AdminError::Invalid("not a minisign Ed25519 public key".into()));
     }
-    let id = hex::encode_upper(bytes[2..10].iter().rev().copied().collect::<Vec<u8>>());
+    let id = crate::packs::signatures::key_id(&bytes[2..10]);
     Ok((line.to_owned(), id))
 }
 

@@ -3,7 +3,7 @@
 // `write` pools) and `CHANGE_LOCK`. Keep every statement valid on both databases.
 
 use registry_core::store::{
-    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, StoreError,
+    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, PackSignature, StoreError,
     StoreResult, UploadSession,
 };
 use registry_core::{Digest, RepoName};
@@ -303,10 +303,12 @@ impl registry_core::store::MetadataStore for Store {
         if let Some(pack) = &manifest.pack {
             sqlx::query(
                 "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind,
-                 archive_digest, archive_size, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 archive_digest, archive_size, metadata, created_at, signature_blob, signature_key, signature_status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (repository_id, version) DO UPDATE SET manifest_digest = excluded.manifest_digest,
                  kind = excluded.kind, archive_digest = excluded.archive_digest, archive_size = excluded.archive_size,
-                 metadata = excluded.metadata, created_at = excluded.created_at
+                 metadata = excluded.metadata, created_at = excluded.created_at, signature_blob = excluded.signature_blob,
+                 signature_key = excluded.signature_key, signature_status = excluded.signature_status
                  WHERE packs.manifest_digest <> excluded.manifest_digest",
             )
             .bind(repo_id)
@@ -320,6 +322,9 @@ impl registry_core::store::MetadataStore for Store {
             .bind(to_db(pack.archive_size))
             .bind(&pack.metadata)
             .bind(now)
+            .bind(pack.signature.as_ref().map(|s| s.blob.to_string()))
+            .bind(pack.signature.as_ref().map(|s| s.key_id.clone()))
+            .bind(pack.signature.as_ref().map(|s| s.status.clone()))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -525,8 +530,10 @@ impl registry_core::store::MetadataStore for Store {
     }
 
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
-        let rows: Vec<(String, String, String, String, String, String, String, i64, String, i64)> = sqlx::query_as(
-            "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at
+        type Row = (String, String, String, String, String, String, String, i64, String, i64, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at,
+             signature_blob, signature_key, signature_status
              FROM packs WHERE $1 IS NULL OR repository = $1 ORDER BY repository, created_at",
         )
         .bind(repository)
@@ -534,16 +541,43 @@ impl registry_core::store::MetadataStore for Store {
         .await
         .map_err(db_err)?;
         rows.into_iter()
-            .map(|(repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at)| {
+            .map(|(repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at, blob, key, status)| {
+                let signature = match (blob, key, status) {
+                    (Some(blob), Some(key_id), Some(status)) => Some(PackSignature { blob: parse_digest(&blob)?, key_id, status }),
+                    _ => None,
+                };
                 Ok(PackRecord {
                     repository,
                     namespace,
                     manifest_digest: parse_digest(&manifest_digest)?,
-                    pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata },
+                    pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata, signature },
                     created_at,
                 })
             })
             .collect()
+    }
+
+    async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool> {
+        let now = now_millis();
+        let mut tx = begin_write(&self.write).await?;
+        let updated = sqlx::query(
+            "UPDATE packs SET signature_blob = $3, signature_key = $4, signature_status = $5
+             WHERE repository = $1 AND version = $2",
+        )
+        .bind(repo.as_str())
+        .bind(version)
+        .bind(signature.blob.to_string())
+        .bind(&signature.key_id)
+        .bind(&signature.status)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if updated > 0 {
+            record_change(&mut tx, ChangeKind::ManifestPut, repo, None, Some(version), now).await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(updated > 0)
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {

@@ -26,6 +26,7 @@ pub struct Entry {
     pub archive_size: u64,
     pub created_at: i64,
     pub meta: PackMeta,
+    pub signature: Option<registry_core::store::PackSignature>,
 }
 
 impl Entry {
@@ -40,6 +41,7 @@ impl Entry {
             archive_digest: r.pack.archive_digest,
             archive_size: r.pack.archive_size,
             created_at: r.created_at,
+            signature: r.pack.signature,
             meta,
         })
     }
@@ -51,6 +53,7 @@ impl Entry {
     }
 
     /// An index entry with only the keys Helm accepts.
+    #[must_use]
     pub fn helm_entry(&self, url: String) -> Value {
         let m = &self.meta;
         let mut e = serde_json::Map::new();
@@ -76,6 +79,10 @@ impl Entry {
         let mut annotations = m.annotations.clone();
         if self.meta.kind == registry_core::pack::PackKind::Sherpack {
             annotations.insert("sherpack.io/kind".into(), "sherpack".into());
+        }
+        if let Some(s) = &self.signature {
+            annotations.insert("sherpack.io/signature".into(), s.status.clone());
+            annotations.insert("sherpack.io/signing-key".into(), s.key_id.clone());
         }
         put("annotations", json!(annotations));
         put("dependencies", json!(m.dependencies));

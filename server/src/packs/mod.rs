@@ -12,6 +12,7 @@ use crate::routes::oci::error::{ErrorCode, OciError};
 
 pub mod index;
 pub mod publish;
+pub mod signatures;
 
 /// The layer type of Helm charts, which the upstream `sherpack` client uses for packs too.
 pub const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -29,7 +30,13 @@ fn invalid(message: String) -> OciError {
 /// Reads the pack a manifest carries, if it has a chart layer: checks the archive, that its
 /// name is the repository's last path segment and its version the tag. Refusals are
 /// `MANIFEST_INVALID` saying which check failed.
-pub async fn extract(state: &AppState, repo: &RepoName, tag: Option<&str>, parsed: &ParsedManifest) -> Result<Option<(NewPack, PackMeta)>, OciError> {
+pub async fn extract(
+    state: &AppState,
+    repo: &RepoName,
+    tag: Option<&str>,
+    digest: &registry_core::Digest,
+    parsed: &ParsedManifest,
+) -> Result<Option<(NewPack, PackMeta)>, OciError> {
     let mut layers = parsed.layers.iter().filter(|l| l.media_type == CHART_LAYER);
     let Some(layer) = layers.next() else { return Ok(None) };
     if layers.next().is_some() {
@@ -49,7 +56,9 @@ pub async fn extract(state: &AppState, repo: &RepoName, tag: Option<&str>, parse
         }
         archive.extend_from_slice(&chunk);
     }
-    let meta = tokio::task::spawn_blocking(move || pack::read(&archive, &limits))
+    let archive = bytes::Bytes::from(archive);
+    let reading = archive.clone();
+    let meta = tokio::task::spawn_blocking(move || pack::read(&reading, &limits))
         .await
         .map_err(|e| OciError::internal(&e))?
         .map_err(|e| invalid(format!("the chart archive is not a valid pack: {e}")))?;
@@ -62,7 +71,18 @@ pub async fn extract(state: &AppState, repo: &RepoName, tag: Option<&str>, parse
     {
         return Err(invalid(format!("the pack's version is {}, but the tag is {tag}", meta.version)));
     }
+    // A signature pushed before the pack (as a referrer of this manifest) is checked now.
+    let signature = match signatures::referrer_signature(state, repo, digest).await? {
+        Some((file, blob)) => {
+            let sig = signatures::parse(&file).map_err(invalid)?;
+            Some(signatures::check(state, repo.namespace(), &sig, archive, blob).await?)
+        }
+        None => None,
+    };
+    signatures::enforce(signatures::required(state, repo.namespace()).await?, signature.as_ref())
+        .map_err(|m| OciError::new(ErrorCode::Denied, m))?;
     let new = NewPack {
+        signature,
         name: meta.name.clone(),
         version: meta.version.clone(),
         kind: meta.kind.as_str().to_owned(),

@@ -81,6 +81,7 @@ pub async fn publish(
     meta: &PackMeta,
     archive: Bytes,
     prov: Option<Bytes>,
+    signature: Option<registry_core::store::PackSignature>,
     overwrite: bool,
 ) -> Result<Digest, PublishError> {
     let internal = |e: registry_core::store::StoreError| PublishError::Internal(e.to_string());
@@ -110,6 +111,7 @@ pub async fn publish(
         archive_digest: layer,
         archive_size: layer_size,
         metadata: serde_json::to_string(meta).expect("metadata serialises"),
+        signature,
     };
     let digest = Digest::of(&body);
     let new = NewManifest {

@@ -19,12 +19,14 @@ use crate::AppState;
 use crate::auth::{Caller, Denial};
 use crate::packs::index::Entry;
 use crate::packs::publish::{self, PublishError};
+use crate::packs::signatures;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(|| async { axum::Json(json!({ "healthy": true })) }))
         .route("/info", get(|| async { axum::Json(json!({ "version": env!("CARGO_PKG_VERSION"), "server": "sherpack-registry" })) }))
         .route("/api/{namespace}/charts", get(list).post(upload))
+        .route("/api/{namespace}/prov", axum::routing::post(upload_signature))
         .route("/api/{namespace}/charts/{name}", get(versions))
         .route("/api/{namespace}/charts/{name}/{version}", get(version).delete(remove))
 }
@@ -176,12 +178,80 @@ async fn upload(
     let meta = publish::read_meta(&state, chart.clone()).await.map_err(publish_error)?;
     let repo = publish::repository(&namespace, &meta).map_err(publish_error)?;
     authorize(&state, &caller, &repo, Action::Push).await?;
+    // A minisign signature in the `prov` field is checked (and stored as a referrer); a Helm
+    // `.prov` is stored as it is, as Helm stores it: a layer of the chart's manifest.
+    let (prov, minisig) = match prov {
+        Some(p) if signatures::is_minisig(&p) => (None, Some(p)),
+        other => (other, None),
+    };
+    let signature = match &minisig {
+        Some(file) => {
+            let sig = signatures::parse(file).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+            let blob = registry_core::Digest::of(file);
+            Some(signatures::check(&state, &namespace, &sig, chart.clone(), blob).await.map_err(oci_error)?)
+        }
+        None => None,
+    };
+    signatures::enforce(signatures::required(&state, &namespace).await.map_err(oci_error)?, signature.as_ref())
+        .map_err(|m| error(StatusCode::FORBIDDEN, m))?;
     let force = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "force" || p.starts_with("force=") && p != "force=false"));
     let policy = state.auth.store().namespace(&namespace).await?.map(|n| n.policy).unwrap_or_default();
     let overwrite = force || state.config.chartmuseum.allow_overwrite || policy_allows_overwrite(&policy);
-    publish::publish(&state, &repo, &meta, chart, prov, overwrite).await.map_err(publish_error)?;
+    let chart_len = chart.len();
+    let manifest = publish::publish(&state, &repo, &meta, chart, prov, signature, overwrite).await.map_err(publish_error)?;
+    if let Some(file) = minisig {
+        let size = state.meta.manifest(&repo, &manifest).await?.map_or(chart_len as u64, |m| m.size);
+        signatures::store_referrer(&state, &repo, &manifest, size, file).await.map_err(oci_error)?;
+    }
     state.auth.audit_caller(&caller, "push", &format!("{repo}:{}", meta.version), Outcome::Ok, "chartmuseum api").await;
     Ok((StatusCode::CREATED, axum::Json(json!({ "saved": true }))).into_response())
+}
+
+/// `POST /api/<ns>/prov`: a `.minisig` alone, for a pack already here (named by the
+/// signature's trusted comment, `sherpack:<name> v<version>`).
+async fn upload_signature(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientAddress(a): ClientAddress,
+    Path(namespace): Path<String>,
+    request: Request,
+) -> Result<Response, RepoError> {
+    let caller = caller(&state, &headers, a).await?;
+    authorize(&state, &caller, &namespace_repo(&namespace)?, Action::Push).await?;
+    let (file, _) = upload_parts(request, signatures::MAX_SIGNATURE).await?;
+    if !signatures::is_minisig(&file) {
+        return Err(error(StatusCode::BAD_REQUEST, "only minisign signatures are accepted alone; send a Helm .prov with its chart"));
+    }
+    let sig = signatures::parse(&file).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
+    let (name, version) = signatures::signed_pack(&sig)
+        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "the signature's trusted comment does not name a pack (sherpack:<name> v<version>)"))?;
+    let repo: RepoName = format!("{namespace}/{name}").parse().map_err(|_| error(StatusCode::BAD_REQUEST, "the signature names an invalid pack"))?;
+    authorize(&state, &caller, &repo, Action::Push).await?;
+    let entries = state.index.entries(state.meta.as_ref(), &namespace).await?;
+    let Some(entry) = entries.iter().find(|e| e.name == name && e.version == version) else {
+        return Err(error(StatusCode::NOT_FOUND, format!("chart not found: {name}-{version}")));
+    };
+    if entry.signature.is_some() {
+        return Err(error(StatusCode::CONFLICT, "file already exists"));
+    }
+    let Some(manifest) = state.meta.resolve_tag(&repo, &crate::packs::tag_of(&version)).await? else {
+        return Err(error(StatusCode::NOT_FOUND, format!("chart not found: {name}-{version}")));
+    };
+    let archive = signatures::read_blob(&state, &entry.archive_digest, state.config.packs.max_archive_bytes).await.map_err(oci_error)?;
+    let signature = signatures::check(&state, &namespace, &sig, archive, registry_core::Digest::of(&file)).await.map_err(oci_error)?;
+    let size = state.meta.manifest(&repo, &manifest).await?.map_or(0, |m| m.size);
+    signatures::store_referrer(&state, &repo, &manifest, size, file).await.map_err(oci_error)?;
+    state.meta.set_pack_signature(&repo, &version, &signature).await?;
+    state.auth.audit_caller(&caller, "sign", &format!("{repo}:{version}"), Outcome::Ok, &signature.status).await;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "saved": true, "signature": signature.status }))).into_response())
+}
+
+fn oci_error(e: crate::routes::oci::error::OciError) -> RepoError {
+    if e.status.is_server_error() {
+        error(e.status, "internal server error")
+    } else {
+        error(e.status, e.message)
+    }
 }
 
 fn publish_error(e: PublishError) -> RepoError {

@@ -171,22 +171,31 @@ async fn download(
 ) -> RepoResult {
     let caller = caller(&state, &headers, address).await?;
     require_pull(&state, &caller, &namespace).await?;
-    let (chart_file, provenance) = match file.strip_suffix(".prov") {
-        Some(chart) => (chart, true),
-        None => (file.as_str(), false),
+    let (chart_file, suffix) = match (file.strip_suffix(".prov"), file.strip_suffix(".minisig")) {
+        (Some(chart), _) => (chart, "prov"),
+        (_, Some(chart)) => (chart, "minisig"),
+        _ => (file.as_str(), ""),
     };
     let not_found = || RepoError::new(StatusCode::NOT_FOUND, format!("{file} not found"));
     let Some(entry) = state.index.find_file(state.meta.as_ref(), &namespace, chart_file).await? else {
         return Err(not_found());
     };
-    let digest = if provenance { provenance_of(&state, &entry).await?.ok_or_else(not_found)? } else { entry.archive_digest.clone() };
+    let digest = match suffix {
+        "prov" => provenance_of(&state, &entry).await?.ok_or_else(not_found)?,
+        "minisig" => entry.signature.as_ref().map(|s| s.blob.clone()).ok_or_else(not_found)?,
+        _ => entry.archive_digest.clone(),
+    };
     let read = state.blobs.get(&digest, None).await.map_err(|e| {
         tracing::error!("chart download failed: {e}");
         RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     })?;
     let mut response = Body::from_stream(read.stream).into_response();
     let h = response.headers_mut();
-    let content_type = if provenance { "application/pgp-signature" } else { "application/gzip" };
+    let content_type = match suffix {
+        "prov" => "application/pgp-signature",
+        "minisig" => "text/plain; charset=utf-8",
+        _ => "application/gzip",
+    };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(read.size));
     if let Ok(v) = HeaderValue::from_str(&format!("\"{digest}\"")) {

@@ -93,7 +93,8 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
             return Err(registry_core::store::StoreError::MissingReference(layer.digest.clone()).into());
         }
     }
-    let pack = crate::packs::extract(&req.state, &name, tag, &parsed).await?.map(|(pack, _)| pack);
+    let pack = crate::packs::extract(&req.state, &name, tag, &digest, &parsed).await?.map(|(pack, _)| pack);
+    let signature_file = signature_of(&req, &parsed).await?;
     let new = NewManifest {
         digest: digest.clone(),
         media_type: parsed.media_type,
@@ -104,6 +105,9 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         pack,
     };
     req.state.meta.put_manifest(&name, &new, tag).await?;
+    if let (Some((file, blob)), Some(subject)) = (signature_file, &parsed.subject) {
+        sign_pack(&req, &name, subject, &file, blob).await?;
+    }
     let mut response = StatusCode::CREATED.into_response();
     content_headers(&mut response, &digest, Some(0), None);
     let location = format!("{}/v2/{name}/manifests/{digest}", base_url(&req.state, &req.headers));
@@ -113,6 +117,32 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         headers.insert("oci-subject", HeaderValue::from_str(&subject.to_string()).expect("digest is ascii"));
     }
     Ok(response)
+}
+
+/// The `.minisig` a signature referrer carries, parsed before anything is stored.
+async fn signature_of(req: &Req, parsed: &manifest::ParsedManifest) -> OciResult<Option<(bytes::Bytes, Digest)>> {
+    use crate::packs::signatures::{self, SIGNATURE_ARTIFACT, SIGNATURE_LAYER};
+    if parsed.subject.is_none() || parsed.effective_artifact_type() != Some(SIGNATURE_ARTIFACT) {
+        return Ok(None);
+    }
+    let Some(layer) = parsed.layers.iter().find(|l| l.media_type == SIGNATURE_LAYER) else {
+        return Err(OciError::new(ErrorCode::ManifestInvalid, "a signature artifact needs a minisign layer"));
+    };
+    let file = signatures::read_blob(&req.state, &layer.digest, signatures::MAX_SIGNATURE as u64).await?;
+    signatures::parse(&file).map_err(|m| OciError::new(ErrorCode::ManifestInvalid, m))?;
+    Ok(Some((file, layer.digest.clone())))
+}
+
+/// Checks a signature just stored as a referrer against the pack it signs, if that pack is here.
+async fn sign_pack(req: &Req, name: &RepoName, subject: &Digest, file: &[u8], blob: Digest) -> OciResult<()> {
+    use crate::packs::signatures;
+    let packs = req.state.meta.packs(Some(name.as_str())).await?;
+    let Some(pack) = packs.iter().find(|p| p.manifest_digest == *subject) else { return Ok(()) };
+    let sig = signatures::parse(file).map_err(|m| OciError::new(ErrorCode::ManifestInvalid, m))?;
+    let archive = signatures::read_blob(&req.state, &pack.pack.archive_digest, req.state.config.packs.max_archive_bytes).await?;
+    let signature = signatures::check(&req.state, name.namespace(), &sig, archive, blob).await?;
+    req.state.meta.set_pack_signature(name, &pack.pack.version, &signature).await?;
+    Ok(())
 }
 
 pub async fn delete(req: Req, name: RepoName, reference: &str) -> OciResult {
