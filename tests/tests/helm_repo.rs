@@ -238,3 +238,62 @@ async fn private_repositories_need_credentials() {
     run_ok(helm_command(&helm, home.path()).args(["pull", "team/api", "-d", "pulled"]));
     assert!(home.path().join("pulled/api-1.0.0.tgz").is_file());
 }
+
+#[test]
+fn helm_parses_the_index_after_many_pushes_and_deletes() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let helm = tools::helm();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let versions: Vec<String> = (1..=25).map(|i| format!("1.{i}.0")).collect();
+    let refs: Vec<&str> = versions.iter().map(String::as_str).collect();
+    let archives = package_chart(&helm, home, &refs);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let oci = Oci::new(&server.url);
+        // Half over the ChartMuseum API, half over OCI, interleaved with deletes of both kinds.
+        for (i, archive) in archives.iter().enumerate() {
+            let data = std::fs::read(archive).unwrap();
+            if i % 2 == 0 {
+                let r = http.post(format!("{}/api/acme/charts", server.url)).body(data).send().await.unwrap();
+                assert_eq!(r.status(), 201);
+            } else {
+                let config = oci.push_blob("acme/mychart", b"{}").await;
+                let layer = oci.push_blob("acme/mychart", &data).await;
+                let manifest = serde_json::to_vec(&json!({
+                    "schemaVersion": 2,
+                    "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config, "size": 2 },
+                    "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": data.len() }],
+                }))
+                .unwrap();
+                let r = oci.put_manifest("acme/mychart", &versions[i], "application/vnd.oci.image.manifest.v1+json", &manifest).await;
+                assert_eq!(r.status(), 201);
+            }
+            if i % 5 == 4 {
+                // Delete the version pushed two steps ago, alternating API and OCI.
+                let old = &versions[i - 2];
+                if i % 10 == 4 {
+                    let r = http.delete(format!("{}/api/acme/charts/mychart/{old}", server.url)).send().await.unwrap();
+                    assert_eq!(r.status(), 200);
+                } else {
+                    let r = oci.http.head(oci.url(&format!("/v2/acme/mychart/manifests/{old}"))).send().await.unwrap();
+                    let d = r.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+                    let r = oci.http.delete(oci.url(&format!("/v2/acme/mychart/manifests/{d}"))).send().await.unwrap();
+                    assert_eq!(r.status(), 202);
+                }
+            }
+        }
+    });
+    run_ok(helm_command(&helm, home).args(["repo", "add", "acme", &format!("{}/acme", server.url)]));
+    let out = run_ok(helm_command(&helm, home).args(["search", "repo", "acme/mychart", "--versions", "-o", "json"]));
+    let found: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let listed: Vec<&str> = found.as_array().unwrap().iter().map(|c| c["version"].as_str().unwrap()).collect();
+    let deleted: Vec<String> = (0..25).filter(|i| i % 5 == 4).map(|i| versions[i - 2].clone()).collect();
+    let mut expected: Vec<&String> = versions.iter().filter(|v| !deleted.contains(v)).collect();
+    expected.sort_by_key(|v| std::cmp::Reverse(v.split('.').nth(1).unwrap().parse::<u32>().unwrap()));
+    assert_eq!(listed, expected.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    std::fs::create_dir(home.join("newest")).unwrap();
+    run_ok(helm_command(&helm, home).args(["pull", "acme/mychart", "-d", "newest"]));
+    assert!(home.join("newest/mychart-1.25.0.tgz").is_file());
+}

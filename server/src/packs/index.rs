@@ -31,7 +31,12 @@ pub struct Entry {
 
 impl Entry {
     fn from_record(r: PackRecord) -> Option<Self> {
-        let meta: PackMeta = serde_json::from_str(&r.pack.metadata).ok()?;
+        let mut meta: PackMeta = serde_json::from_str(&r.pack.metadata).ok()?;
+        // The index shows none of these; thousands of READMEs would only hold memory.
+        meta.readme = None;
+        meta.values = None;
+        meta.values_schema = None;
+        meta.templates = Vec::new();
         Some(Self {
             semver: semver::Version::parse(&r.pack.version).ok()?,
             repository: r.repository,
@@ -131,6 +136,91 @@ struct Inner {
     repos: BTreeMap<String, Vec<Entry>>,
     /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
     rendered: HashMap<String, Arc<Rendered>>,
+    /// (namespace, chart name) → that chart's part of the namespace index, so a push
+    /// re-renders one chart, and the namespace index is these parts joined.
+    fragments: HashMap<(String, String), Arc<Fragment>>,
+}
+
+struct Fragment {
+    /// `  <name>:\n  - ...` (indented under `entries:`).
+    yaml: String,
+    /// `"<name>":[...]`
+    json: String,
+}
+
+fn indent(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + yaml.len() / 8);
+    for line in yaml.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+impl Inner {
+    /// Versions of chart `name` in `namespace`, newest first.
+    fn versions_of(&self, namespace: &str, name: &str) -> Vec<&Entry> {
+        let prefix = format!("{namespace}/");
+        let mut found: Vec<&Entry> = self
+            .repos
+            .range(prefix.clone()..)
+            .take_while(|(repo, _)| repo.starts_with(&prefix))
+            .flat_map(|(_, v)| v.iter())
+            .filter(|e| e.name == name)
+            .collect();
+        found.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+        found
+    }
+
+    fn fragment(&mut self, namespace: &str, name: &str) -> Result<Arc<Fragment>, StoreError> {
+        let key = (namespace.to_owned(), name.to_owned());
+        if let Some(f) = self.fragments.get(&key) {
+            return Ok(Arc::clone(f));
+        }
+        let entries: Vec<Value> = self.versions_of(namespace, name).into_iter().map(|e| e.helm_entry(format!("charts/{}", e.file_name()))).collect();
+        let mut one = serde_json::Map::new();
+        one.insert(name.to_owned(), Value::Array(entries));
+        let one = Value::Object(one);
+        let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
+        let json = serde_json::to_string(&one).expect("an index serialises");
+        let fragment = Arc::new(Fragment { yaml: indent(&yaml), json: json[1..json.len() - 1].to_owned() });
+        self.fragments.insert(key, Arc::clone(&fragment));
+        Ok(fragment)
+    }
+
+    /// A namespace's index: its charts' fragments joined.
+    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(String, String), StoreError> {
+        let prefix = format!("{namespace}/");
+        let mut names: Vec<String> = self
+            .repos
+            .range(prefix.clone()..)
+            .take_while(|(repo, _)| repo.starts_with(&prefix))
+            .flat_map(|(_, v)| v.first().map(|e| e.name.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        let mut yaml = String::from("apiVersion: v1\n");
+        let mut json = String::from("{\"apiVersion\":\"v1\",\"entries\":{");
+        if names.is_empty() {
+            yaml.push_str("entries: {}\n");
+        } else {
+            yaml.push_str("entries:\n");
+        }
+        for (i, name) in names.iter().enumerate() {
+            let f = self.fragment(namespace, name)?;
+            yaml.push_str(&f.yaml);
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&f.json);
+        }
+        yaml.push_str(&format!("generated: \"{generated}\"\n"));
+        json.push_str(&format!("}},\"generated\":\"{generated}\"}}"));
+        Ok((yaml, json))
+    }
 }
 
 #[derive(Default)]
@@ -170,6 +260,7 @@ impl IndexCache {
             inner.loaded = true;
             inner.last_change_at = crate::auth::now_millis();
             inner.rendered.clear();
+            inner.fragments.clear();
             return Ok(());
         }
         let mut touched = std::collections::BTreeSet::new();
@@ -184,6 +275,8 @@ impl IndexCache {
             let mut entries: Vec<Entry> = store.packs(Some(&repository)).await?.into_iter().filter_map(Entry::from_record).collect();
             sort_newest_first(&mut entries);
             let namespace = repository.split('/').next().unwrap_or_default().to_owned();
+            let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
+            inner.fragments.remove(&(namespace.clone(), name));
             let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
             if entries.is_empty() {
                 inner.repos.remove(&repository);
@@ -208,6 +301,21 @@ impl IndexCache {
         if let Some(r) = inner.rendered.get(&key) {
             return Ok(Arc::clone(r));
         }
+        let generated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(inner.last_change_at).unwrap_or(0));
+        let generated_text = humantime::format_rfc3339_millis(generated).to_string();
+        let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
+        if let View::Namespace(namespace) = &view {
+            let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
+            let rendered = Arc::new(Rendered {
+                yaml: Bytes::from(yaml),
+                json: Bytes::from(json),
+                etag,
+                last_modified: generated,
+                gzip: std::sync::Mutex::new(HashMap::new()),
+            });
+            inner.rendered.insert(key, Arc::clone(&rendered));
+            return Ok(rendered);
+        }
         let mut by_name: BTreeMap<&str, Vec<(&Entry, String)>> = BTreeMap::new();
         for versions in inner.repos.values() {
             for e in versions {
@@ -227,15 +335,13 @@ impl IndexCache {
                 (name, versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect())
             })
             .collect();
-        let generated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(inner.last_change_at).unwrap_or(0));
         let document = json!({
             "apiVersion": "v1",
             "entries": entries,
-            "generated": humantime::format_rfc3339_millis(generated).to_string(),
+            "generated": generated_text,
         });
         let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
         let json = serde_json::to_vec(&document).expect("an index serialises");
-        let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
         let rendered = Arc::new(Rendered {
             yaml: Bytes::from(yaml),
             json: Bytes::from(json),
