@@ -6,6 +6,7 @@
 //! gzip forms) are cached per view until the next change.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -198,7 +199,7 @@ impl Inner {
             .repos
             .range(prefix.clone()..)
             .take_while(|(repo, _)| repo.starts_with(&prefix))
-            .flat_map(|(_, v)| v.first().map(|e| e.name.clone()))
+            .filter_map(|(_, v)| v.first().map(|e| e.name.clone()))
             .collect();
         names.sort();
         names.dedup();
@@ -217,8 +218,8 @@ impl Inner {
             }
             json.push_str(&f.json);
         }
-        yaml.push_str(&format!("generated: \"{generated}\"\n"));
-        json.push_str(&format!("}},\"generated\":\"{generated}\"}}"));
+        let _ = writeln!(yaml, "generated: \"{generated}\"");
+        let _ = write!(json, "}},\"generated\":\"{generated}\"}}");
         Ok((yaml, json))
     }
 }
