@@ -13,6 +13,7 @@ pub fn client() -> Client {
 /// Requests per second and 99th-percentile latency of one load point.
 pub struct Load {
     pub rps: f64,
+    pub p50_ms: f64,
     pub p99_ms: f64,
 }
 
@@ -49,5 +50,6 @@ where
     #[allow(clippy::cast_precision_loss)]
     let rps = all.len() as f64 / seconds as f64;
     let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
-    Load { rps, p99_ms: p99.as_secs_f64() * 1000.0 }
+    let p50 = all[all.len() / 2];
+    Load { rps, p50_ms: p50.as_secs_f64() * 1000.0, p99_ms: p99.as_secs_f64() * 1000.0 }
 }

@@ -1,0 +1,216 @@
+//! Helm index at scale: a namespace of CHARTS × VERSIONS packs (default 10,000 × 10), seeded
+//! straight into the server's SQLite database, then: the first index load, index.yaml and
+//! index.json served from cache (p50/p99 at concurrency 16, plain and gzip), time from a push's
+//! 201 to the version being in the index, server memory, and `helm repo index` over the same
+//! number of chart files. Prints a Markdown table. Run through `bench/index.sh`.
+
+use std::time::{Duration, Instant};
+
+use sherpack_test_support::bench::{Load, load};
+use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
+use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
+use sherpack_test_support::tools::{self, run_ok};
+use sqlx::Connection;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn quiet(dir: &std::path::Path) -> ServerOptions {
+    ServerOptions {
+        args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()],
+        cwd: Some(dir.to_owned()),
+        ..ServerOptions::default()
+    }
+}
+
+/// Realistic-looking metadata for chart `i`, version `v`.
+fn metadata(name: &str, version: &str, i: usize) -> String {
+    serde_json::json!({
+        "kind": "helm",
+        "name": name,
+        "version": version,
+        "api_version": "v2",
+        "app_version": format!("{}.{}", i % 7, i % 13),
+        "description": format!("A Helm chart for {name}: deploys the service with sane defaults, probes and an optional ingress"),
+        "keywords": ["database", "web", format!("k{}", i % 50)],
+        "maintainers": [{ "name": "Platform Team", "email": "platform@example.com" }],
+        "home": format!("https://example.com/{name}"),
+        "sources": [format!("https://github.com/example/{name}")],
+        "annotations": { "category": "Infrastructure" },
+        "deprecated": false,
+        "chart_type": "application",
+    })
+    .to_string()
+}
+
+/// Seeds repositories, manifests, tags and packs in one transaction.
+async fn seed(db: &std::path::Path, charts: usize, versions: usize) {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let now = 1_760_000_000_000_i64;
+    for i in 0..charts {
+        let name = format!("chart-{i:05}");
+        let repo = format!("bench/{name}");
+        let (id,): (i64,) = sqlx::query_as("INSERT INTO repositories (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(&repo)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        for v in 0..versions {
+            let version = format!("1.{v}.0");
+            let content = format!("{{\"schemaVersion\":2,\"chart\":\"{repo}\",\"version\":\"{version}\"}}");
+            let d = digest(content.as_bytes());
+            let archive = digest(format!("{repo}-{version}.tgz").as_bytes());
+            let at = now + i64::try_from(i * versions + v).unwrap();
+            sqlx::query("INSERT INTO manifests (repository_id, digest, media_type, size, content, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(&d)
+                .bind("application/vnd.oci.image.manifest.v1+json")
+                .bind(i64::try_from(content.len()).unwrap())
+                .bind(content.as_bytes())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&version)
+                .bind(&d)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind, archive_digest,
+                 archive_size, metadata, created_at) VALUES ($1, $2, $3, 'bench', $4, $5, 'helm', $6, 4096, $7, $8)",
+            )
+            .bind(id)
+            .bind(&d)
+            .bind(&repo)
+            .bind(&name)
+            .bind(&version)
+            .bind(&archive)
+            .bind(metadata(&name, &version, i))
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+    }
+    sqlx::query("INSERT INTO changes (kind, repository, at) VALUES ('manifest_put', 'bench/seed', $1)").bind(now).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// `helm repo index` over `count` minimal chart archives.
+fn helm_repo_index(count: usize) -> (f64, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..count {
+        let (chart, version) = (format!("chart-{:05}", i / 10), format!("1.{}.0", i % 10));
+        let yaml = format!("apiVersion: v2\nname: {chart}\nversion: {version}\ndescription: A Helm chart for {chart}\n");
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(yaml.len() as u64);
+        header.set_cksum();
+        builder.append_data(&mut header, format!("{chart}/Chart.yaml"), yaml.as_bytes()).unwrap();
+        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        std::fs::write(dir.path().join(format!("{chart}-{version}.tgz")), bytes).unwrap();
+    }
+    let home = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    run_ok(tools::helm_command(&tools::helm(), home.path()).arg("repo").arg("index").arg(dir.path()));
+    let seconds = start.elapsed().as_secs_f64();
+    let size = std::fs::metadata(dir.path().join("index.yaml")).map(|m| m.len()).unwrap_or(0);
+    (seconds, size)
+}
+
+#[tokio::main]
+async fn main() {
+    let charts = env_usize("INDEX_CHARTS", 10_000);
+    let versions = env_usize("INDEX_VERSIONS", 10);
+    let seconds: u64 = env_usize("BENCH_SECONDS", 5) as u64;
+    let dir = tempfile::tempdir().unwrap();
+    // Let the server create the schema, then seed it while it is stopped.
+    drop(ServerProcess::start(quiet(dir.path())));
+    let t = Instant::now();
+    seed(&dir.path().join("data/registry.db"), charts, versions).await;
+    let seed_s = t.elapsed().as_secs_f64();
+
+    let server = ServerProcess::start(quiet(dir.path()));
+    let base = server.url.clone();
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let rss_idle = rss_mib(server.pid(), "VmRSS:");
+    let t = Instant::now();
+    let first = http.get(format!("{base}/bench/index.yaml")).send().await.unwrap();
+    let yaml_bytes = first.bytes().await.unwrap().len();
+    let first_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let json_bytes = http.get(format!("{base}/bench/index.json")).send().await.unwrap().bytes().await.unwrap().len();
+    let gz_bytes = http.get(format!("{base}/bench/index.yaml")).header("accept-encoding", "gzip").send().await.unwrap().bytes().await.unwrap().len();
+
+    let url = format!("{base}/bench/index.yaml");
+    let yaml = load(move |h| h.get(&url), 200, 16, seconds).await;
+    let url = format!("{base}/bench/index.json");
+    let json = load(move |h| h.get(&url), 200, 16, seconds).await;
+    let url = format!("{base}/bench/index.yaml");
+    let yaml_gz = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 16, seconds).await;
+
+    // Push → visible: the 201, then index.json polled until the version is there.
+    let oci = Oci::new(&base);
+    let mut visible = Vec::new();
+    for round in 0..5 {
+        let version = format!("9.{round}.0");
+        let archive = sherpack_archive("chart-00000", &version, 64);
+        push_like_upstream_sherpack(&oci, "bench/chart-00000", &version, &archive).await;
+        let pushed = Instant::now();
+        loop {
+            let body = http.get(format!("{base}/bench/index.json")).send().await.unwrap().text().await.unwrap();
+            if body.contains(&format!("\"{version}\"")) {
+                break;
+            }
+            assert!(pushed.elapsed() < Duration::from_secs(30), "push never appeared");
+        }
+        visible.push(pushed.elapsed().as_secs_f64() * 1000.0);
+    }
+    visible.sort_by(f64::total_cmp);
+    let rss_now = rss_mib(server.pid(), "VmRSS:");
+    let rss_peak = rss_mib(server.pid(), "VmHWM:");
+    drop(server);
+
+    let (helm_s, helm_size) = helm_repo_index(charts * versions);
+
+    let row = |name: &str, l: &Load| println!("| {name} | {:.1} | {:.2} ms p50 | {:.2} ms p99 |", l.rps, l.p50_ms, l.p99_ms);
+    println!("Corpus: {charts} charts × {versions} versions in one namespace ({} versions), seeded in {seed_s:.1} s.", charts * versions);
+    println!();
+    println!("| measure | value | | |");
+    println!("|---|---|---|---|");
+    println!("| index.yaml size / index.json size / index.yaml gzip | {:.1} MiB | {:.1} MiB | {:.1} MiB |", mib(yaml_bytes), mib(json_bytes), mib(gz_bytes));
+    println!("| first index.yaml after start (load {} packs from the store, render) | {first_ms:.0} ms | | |", charts * versions);
+    row("index.yaml from cache, c=16, req/s", &yaml);
+    row("index.json from cache, c=16, req/s", &json);
+    row("index.yaml gzip from cache, c=16, req/s", &yaml_gz);
+    println!(
+        "| push 201 → version in index.json (5 pushes) | {:.0} ms median | {:.0} ms max | |",
+        visible[visible.len() / 2],
+        visible[visible.len() - 1]
+    );
+    println!("| server RSS: idle before load / after / peak | {rss_idle:.0} MiB | {rss_now:.0} MiB | {rss_peak:.0} MiB |");
+    println!("| `helm repo index` over {} chart files (static-repo alternative) | {helm_s:.1} s | {:.1} MiB index | |", charts * versions, mib(usize::try_from(helm_size).unwrap_or(0)));
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
