@@ -1,5 +1,5 @@
 //! Property-based fuzzing of every parser that sees untrusted input: repository names,
-//! references, digests, OCI paths, manifests. In the suite each property runs its default
+//! references, digests, OCI paths, manifests, pack archives and their Chart.yaml / Pack.yaml. In the suite each property runs its default
 //! number of cases; `FUZZ_SECONDS=N` keeps generating for N seconds per property (see
 //! `bench/fuzz.sh`, which records the long run under `bench/results/`).
 
@@ -35,7 +35,10 @@ where
         cases += 2_000;
         round += 1;
     }
-    println!("fuzz {name}: {cases} cases in {seconds} s, no failure");
+    // The process's peak memory so far: archive reading is capped, so it stays flat.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map_or("?", str::trim).to_owned();
+    println!("fuzz {name}: {cases} cases in {seconds} s, no failure, peak memory {peak}");
 }
 
 /// Strings over the alphabet that matters to names and paths, plus anything at all.
@@ -150,6 +153,88 @@ fn manifests() {
         if let Ok(parsed) = manifest::parse(&body, content_type.as_deref()) {
             let is_index = parsed.media_type == manifest::OCI_INDEX || parsed.media_type == manifest::DOCKER_MANIFEST_LIST;
             prop_assert!(is_index || !parsed.references.is_empty(), "an image manifest references its config");
+        }
+        Ok(())
+    });
+}
+
+/// Limits small enough that every case hits them quickly.
+fn small_limits() -> registry_core::pack::Limits {
+    registry_core::pack::Limits { max_archive_bytes: 1 << 20, max_unpacked_bytes: 256 << 10, max_entries: 64, max_file_bytes: 64 << 10 }
+}
+
+/// A gzip tar of `(path, contents)` with the paths written into the headers as given.
+fn tar_gz(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut tar = Vec::new();
+    for (path, data) in entries {
+        let mut header = tar::Header::new_old();
+        let name = path.as_bytes();
+        let n = name.len().min(99);
+        header.as_old_mut().name[..n].copy_from_slice(&name[..n]);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        tar.extend_from_slice(header.as_bytes());
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
+    }
+    tar.resize(tar.len() + 1024, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    gz.finish().unwrap()
+}
+
+const GOOD_CHART: &str = "apiVersion: v2\nname: web\nversion: 1.2.3\ndescription: d\nkeywords: [a, b]\n";
+
+/// Valid archives with bytes flipped, cut short, or extended: the reader refuses or reads,
+/// never panics, and what it reads respects the limits.
+#[test]
+fn pack_archives_mutated() {
+    let base = tar_gz(&[("web/Chart.yaml".into(), GOOD_CHART.as_bytes().to_vec()), ("web/values.yaml".into(), b"a: 1\n".to_vec())]);
+    let mutations = proptest::collection::vec((0..base.len(), any::<u8>()), 0..8);
+    fuzz("pack archives mutated", (mutations, 0..=base.len(), proptest::collection::vec(any::<u8>(), 0..64)), |(flips, cut, tail)| {
+        let mut data = base.clone();
+        for (at, byte) in flips {
+            data[at] = byte;
+        }
+        data.truncate(cut.max(1));
+        data.extend(tail);
+        if let Ok(meta) = registry_core::pack::read(&data, &small_limits()) {
+            prop_assert!(meta.values.as_ref().is_none_or(|v| v.len() <= 64 << 10));
+            prop_assert!(semver::Version::parse(&meta.version).is_ok());
+        }
+        Ok(())
+    });
+}
+
+/// Arbitrary entries (paths with `..`, absolute paths, many files, large files) and arbitrary
+/// Chart.yaml / Pack.yaml text inside well-formed archives.
+#[test]
+fn pack_archives_generated() {
+    let path = prop_oneof![
+        Just("web/Chart.yaml".to_owned()),
+        Just("Pack.yaml".to_owned()),
+        Just("web/templates/a.yaml".to_owned()),
+        Just("../evil".to_owned()),
+        Just("/abs".to_owned()),
+        Just("web/../../x".to_owned()),
+        "[a-zA-Z0-9_./-]{1,40}",
+    ];
+    let yaml_like = prop_oneof![
+        Just(GOOD_CHART.to_owned()),
+        Just("apiVersion: sherpack/v1\nmetadata:\n  name: web\n  version: 1.0.0\n".to_owned()),
+        "[a-zA-Z0-9:\\[\\]{}, \n\"'|>&*!%@#.-]{0,200}",
+        any::<String>(),
+    ];
+    let entry = (path, prop_oneof![yaml_like.prop_map(String::into_bytes), proptest::collection::vec(any::<u8>(), 0..4096)]);
+    fuzz("pack archives generated", proptest::collection::vec(entry, 0..12), |entries| {
+        let data = tar_gz(&entries);
+        match registry_core::pack::read(&data, &small_limits()) {
+            Ok(meta) => {
+                prop_assert!(registry_core::pack::is_valid_pack_name(&meta.name));
+                prop_assert!(entries.iter().all(|(p, _)| !p.contains("..") && !p.starts_with('/')), "unsafe path accepted: {entries:?}");
+            }
+            Err(_) => {}
         }
         Ok(())
     });

@@ -166,6 +166,10 @@ async fn main() {
     let json = load(move |h| h.get(&url), 200, 16, seconds).await;
     let url = format!("{base}/bench/index.yaml");
     let yaml_gz = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 16, seconds).await;
+    let url = format!("{base}/bench/index.yaml");
+    let yaml_gz_1 = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 1, seconds).await;
+    let url = format!("{base}/bench/index.json");
+    let json_1 = load(move |h| h.get(&url), 200, 1, seconds).await;
 
     // Push → visible: the 201, then index.json polled until the version is there.
     let oci = Oci::new(&base);
@@ -201,6 +205,8 @@ async fn main() {
     row("index.yaml from cache, c=16, req/s", &yaml);
     row("index.json from cache, c=16, req/s", &json);
     row("index.yaml gzip from cache, c=16, req/s", &yaml_gz);
+    row("index.yaml gzip from cache, c=1, req/s", &yaml_gz_1);
+    row("index.json from cache, c=1, req/s", &json_1);
     println!(
         "| push 201 → version in index.json (5 pushes) | {:.0} ms median | {:.0} ms max | |",
         visible[visible.len() / 2],

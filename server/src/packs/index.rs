@@ -6,7 +6,6 @@
 //! gzip forms) are cached per view until the next change.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -104,16 +103,28 @@ impl Entry {
 }
 
 /// A rendered index, served as is.
+/// The document is a list of chunks shared with the per-chart fragments (no joined copy).
 pub struct Rendered {
-    pub yaml: Bytes,
-    pub json: Bytes,
+    yaml: Vec<Bytes>,
+    json: Vec<Bytes>,
     pub etag: String,
     pub last_modified: std::time::SystemTime,
     gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
 }
 
 impl Rendered {
-    /// The gzip form of the YAML (`json == false`) or JSON rendering, compressed once.
+    fn new(yaml: Vec<Bytes>, json: Vec<Bytes>, etag: String, last_modified: std::time::SystemTime) -> Self {
+        Self { yaml, json, etag, last_modified, gzip: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// The YAML (`json == false`) or JSON rendering: its chunks and total length.
+    #[must_use]
+    pub fn chunks(&self, json: bool) -> (Vec<Bytes>, u64) {
+        let chunks = if json { &self.json } else { &self.yaml };
+        (chunks.clone(), chunks.iter().map(|c| c.len() as u64).sum())
+    }
+
+    /// The gzip form of a rendering, compressed once.
     pub fn gzipped(&self, json: bool) -> Bytes {
         let mut cache = self.gzip.lock().expect("not poisoned");
         cache
@@ -121,7 +132,9 @@ impl Rendered {
             .or_insert_with(|| {
                 use std::io::Write;
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(if json { &self.json } else { &self.yaml }).expect("writing to memory");
+                for chunk in if json { &self.json } else { &self.yaml } {
+                    gz.write_all(chunk).expect("writing to memory");
+                }
                 Bytes::from(gz.finish().expect("writing to memory"))
             })
             .clone()
@@ -144,9 +157,9 @@ struct Inner {
 
 struct Fragment {
     /// `  <name>:\n  - ...` (indented under `entries:`).
-    yaml: String,
+    yaml: Bytes,
     /// `"<name>":[...]`
-    json: String,
+    json: Bytes,
 }
 
 fn indent(yaml: &str) -> String {
@@ -161,65 +174,51 @@ fn indent(yaml: &str) -> String {
     out
 }
 
+/// Renders one chart's versions (newest first) as index fragments.
+fn render_fragment(name: &str, mut versions: Vec<&Entry>) -> Result<Fragment, StoreError> {
+    versions.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+    let entries: Vec<Value> = versions.into_iter().map(|e| e.helm_entry(format!("charts/{}", e.file_name()))).collect();
+    let mut one = serde_json::Map::new();
+    one.insert(name.to_owned(), Value::Array(entries));
+    let one = Value::Object(one);
+    let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
+    let json = serde_json::to_string(&one).expect("an index serialises");
+    Ok(Fragment { yaml: Bytes::from(indent(&yaml)), json: Bytes::from(json[1..json.len() - 1].to_owned()) })
+}
+
 impl Inner {
-    /// Versions of chart `name` in `namespace`, newest first.
-    fn versions_of(&self, namespace: &str, name: &str) -> Vec<&Entry> {
+    /// A namespace's index: its charts' fragments (rendered when missing, in one pass over
+    /// the namespace) as chunks.
+    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Vec<Bytes>, Vec<Bytes>), StoreError> {
         let prefix = format!("{namespace}/");
-        let mut found: Vec<&Entry> = self
-            .repos
-            .range(prefix.clone()..)
-            .take_while(|(repo, _)| repo.starts_with(&prefix))
-            .flat_map(|(_, v)| v.iter())
-            .filter(|e| e.name == name)
-            .collect();
-        found.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
-        found
-    }
-
-    fn fragment(&mut self, namespace: &str, name: &str) -> Result<Arc<Fragment>, StoreError> {
-        let key = (namespace.to_owned(), name.to_owned());
-        if let Some(f) = self.fragments.get(&key) {
-            return Ok(Arc::clone(f));
-        }
-        let entries: Vec<Value> = self.versions_of(namespace, name).into_iter().map(|e| e.helm_entry(format!("charts/{}", e.file_name()))).collect();
-        let mut one = serde_json::Map::new();
-        one.insert(name.to_owned(), Value::Array(entries));
-        let one = Value::Object(one);
-        let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
-        let json = serde_json::to_string(&one).expect("an index serialises");
-        let fragment = Arc::new(Fragment { yaml: indent(&yaml), json: json[1..json.len() - 1].to_owned() });
-        self.fragments.insert(key, Arc::clone(&fragment));
-        Ok(fragment)
-    }
-
-    /// A namespace's index: its charts' fragments joined.
-    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(String, String), StoreError> {
-        let prefix = format!("{namespace}/");
-        let mut names: Vec<String> = self
-            .repos
-            .range(prefix.clone()..)
-            .take_while(|(repo, _)| repo.starts_with(&prefix))
-            .filter_map(|(_, v)| v.first().map(|e| e.name.clone()))
-            .collect();
-        names.sort();
-        names.dedup();
-        let mut yaml = String::from("apiVersion: v1\n");
-        let mut json = String::from("{\"apiVersion\":\"v1\",\"entries\":{");
-        if names.is_empty() {
-            yaml.push_str("entries: {}\n");
-        } else {
-            yaml.push_str("entries:\n");
-        }
-        for (i, name) in names.iter().enumerate() {
-            let f = self.fragment(namespace, name)?;
-            yaml.push_str(&f.yaml);
-            if i > 0 {
-                json.push(',');
+        let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+        for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
+            for e in versions {
+                by_name.entry(&e.name).or_default().push(e);
             }
-            json.push_str(&f.json);
         }
-        let _ = writeln!(yaml, "generated: \"{generated}\"");
-        let _ = write!(json, "}},\"generated\":\"{generated}\"}}");
+        let mut fresh = Vec::new();
+        for (name, versions) in &by_name {
+            if !self.fragments.contains_key(&(namespace.to_owned(), (*name).to_owned())) {
+                fresh.push(((*name).to_owned(), render_fragment(name, versions.clone())?));
+            }
+        }
+        let names: Vec<String> = by_name.keys().map(|n| (*n).to_owned()).collect();
+        for (name, fragment) in fresh {
+            self.fragments.insert((namespace.to_owned(), name), Arc::new(fragment));
+        }
+        let mut yaml = vec![Bytes::from_static(if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" })];
+        let mut json = vec![Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{")];
+        for (i, name) in names.iter().enumerate() {
+            let f = &self.fragments[&(namespace.to_owned(), name.clone())];
+            yaml.push(f.yaml.clone());
+            if i > 0 {
+                json.push(Bytes::from_static(b","));
+            }
+            json.push(f.json.clone());
+        }
+        yaml.push(Bytes::from(format!("generated: \"{generated}\"\n")));
+        json.push(Bytes::from(format!("}},\"generated\":\"{generated}\"}}")));
         Ok((yaml, json))
     }
 }
@@ -307,13 +306,7 @@ impl IndexCache {
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
         if let View::Namespace(namespace) = &view {
             let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
-            let rendered = Arc::new(Rendered {
-                yaml: Bytes::from(yaml),
-                json: Bytes::from(json),
-                etag,
-                last_modified: generated,
-                gzip: std::sync::Mutex::new(HashMap::new()),
-            });
+            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated));
             inner.rendered.insert(key, Arc::clone(&rendered));
             return Ok(rendered);
         }
@@ -343,13 +336,7 @@ impl IndexCache {
         });
         let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
         let json = serde_json::to_vec(&document).expect("an index serialises");
-        let rendered = Arc::new(Rendered {
-            yaml: Bytes::from(yaml),
-            json: Bytes::from(json),
-            etag,
-            last_modified: generated,
-            gzip: std::sync::Mutex::new(HashMap::new()),
-        });
+        let rendered = Arc::new(Rendered::new(vec![Bytes::from(yaml)], vec![Bytes::from(json)], etag, generated));
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }

@@ -92,9 +92,17 @@ fn serve_index(rendered: &crate::packs::index::Rendered, json: bool, headers: &H
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    let body = if gzip { rendered.gzipped(json) } else if json { rendered.json.clone() } else { rendered.yaml.clone() };
+    let (body, length) = if gzip {
+        let bytes = rendered.gzipped(json);
+        let length = bytes.len() as u64;
+        (Body::from(bytes), length)
+    } else {
+        let (chunks, length) = rendered.chunks(json);
+        (Body::from_stream(futures::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>))), length)
+    };
     let content_type = if json { "application/json" } else { "application/x-yaml" };
-    let mut response = Body::from(body).into_response();
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::ETAG, etag);
