@@ -1,6 +1,6 @@
-//! Helm index at scale: a namespace of CHARTS × VERSIONS packs (default 10,000 × 10), seeded
-//! straight into the server's SQLite database, then: the first index load, index.yaml and
-//! index.json served from cache (p50/p99 at concurrency 16, plain and gzip), time from a push's
+//! Helm index at scale: a namespace of `INDEX_CHARTS` × `INDEX_VERSIONS` packs (default
+//! 10,000 × 10), seeded straight into the server's `SQLite` database, then: the first index
+//! load, `index.yaml` and `index.json` served from cache (p50/p99 at concurrency 16, plain and gzip), time from a push's
 //! 201 to the version being in the index, server memory, and `helm repo index` over the same
 //! number of chart files. Prints a Markdown table. Run through `bench/index.sh`.
 
@@ -133,7 +133,7 @@ fn helm_repo_index(count: usize) -> (f64, u64) {
     let start = Instant::now();
     run_ok(tools::helm_command(&tools::helm(), home.path()).arg("repo").arg("index").arg(dir.path()));
     let seconds = start.elapsed().as_secs_f64();
-    let size = std::fs::metadata(dir.path().join("index.yaml")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.path().join("index.yaml")).map_or(0, |m| m.len());
     (seconds, size)
 }
 

@@ -54,6 +54,13 @@ fn manifest_from_row(row: ManifestRow) -> StoreResult<ManifestRecord> {
 
 type UploadRow = (String, String, i64, Vec<u8>, i64, i64);
 
+macro_rules! pack_columns {
+    () => {
+        "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at,
+         signature_blob, signature_key, signature_status"
+    };
+}
+
 fn upload_from_row(row: UploadRow) -> StoreResult<UploadSession> {
     let (id, repository, received, state, started_at, updated_at) = row;
     Ok(UploadSession {
@@ -531,14 +538,14 @@ impl registry_core::store::MetadataStore for Store {
 
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
         type Row = (String, String, String, String, String, String, String, i64, String, i64, Option<String>, Option<String>, Option<String>);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at,
-             signature_blob, signature_key, signature_status
-             FROM packs WHERE $1 IS NULL OR repository = $1 ORDER BY repository, created_at",
-        )
-        .bind(repository)
-        .fetch_all(&self.read)
-        .await
+        // Two statements, not `$1 IS NULL OR ...`: the planner uses the index only for an equality.
+        let rows: Vec<Row> = match repository {
+            Some(repository) => sqlx::query_as(concat!(pack_columns!(), " FROM packs WHERE repository = $1 ORDER BY created_at"))
+                .bind(repository)
+                .fetch_all(&self.read)
+                .await,
+            None => sqlx::query_as(concat!(pack_columns!(), " FROM packs ORDER BY repository, created_at")).fetch_all(&self.read).await,
+        }
         .map_err(db_err)?;
         rows.into_iter()
             .map(|(repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at, blob, key, status)| {

@@ -103,41 +103,79 @@ impl Entry {
 }
 
 /// A rendered index, served as is.
-/// The document is a list of chunks shared with the per-chart fragments (no joined copy).
+/// A piece of a rendered index with its deflate form, made on first need: each piece is
+/// compressed alone and ends with a full flush, so the compressed pieces of a document join
+/// into one valid deflate stream. After a push only the pieces that changed are compressed.
+pub struct Chunk {
+    plain: Bytes,
+    deflated: std::sync::OnceLock<(Bytes, crc32fast::Hasher)>,
+}
+
+impl Chunk {
+    fn new(plain: impl Into<Bytes>) -> Arc<Self> {
+        Arc::new(Self { plain: plain.into(), deflated: std::sync::OnceLock::new() })
+    }
+
+    fn deflated(&self) -> &(Bytes, crc32fast::Hasher) {
+        self.deflated.get_or_init(|| {
+            let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+            let mut out = Vec::with_capacity(self.plain.len() / 3 + 64);
+            let mut input: &[u8] = &self.plain;
+            loop {
+                if out.capacity() - out.len() < 64 {
+                    out.reserve(out.capacity().max(1024));
+                }
+                let before = compress.total_in();
+                compress.compress_vec(input, &mut out, flate2::FlushCompress::Full).expect("deflate into memory");
+                input = &input[usize::try_from(compress.total_in() - before).expect("fits")..];
+                // A full flush is complete once it left output room unused.
+                if input.is_empty() && out.len() < out.capacity() {
+                    break;
+                }
+            }
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&self.plain);
+            (Bytes::from(out), crc)
+        })
+    }
+}
+
+/// A gzip member made of pre-compressed chunks: header, the chunks' deflate forms, an empty
+/// final block, and the CRC and length of the whole (CRCs combine without the data).
+fn gzip_of(chunks: &[Arc<Chunk>]) -> Vec<Bytes> {
+    let mut parts = vec![Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])];
+    let mut crc = crc32fast::Hasher::new();
+    let mut length: u64 = 0;
+    for chunk in chunks {
+        let (deflated, chunk_crc) = chunk.deflated();
+        parts.push(deflated.clone());
+        crc.combine(chunk_crc);
+        length += chunk.plain.len() as u64;
+    }
+    let mut trailer = vec![0x03, 0x00];
+    trailer.extend_from_slice(&crc.finalize().to_le_bytes());
+    #[allow(clippy::cast_possible_truncation)] // gzip keeps the length modulo 2^32
+    trailer.extend_from_slice(&(length as u32).to_le_bytes());
+    parts.push(Bytes::from(trailer));
+    parts
+}
+
+/// A rendered index: chunks shared with the per-chart fragments (no joined copy).
 pub struct Rendered {
-    yaml: Vec<Bytes>,
-    json: Vec<Bytes>,
+    yaml: Vec<Arc<Chunk>>,
+    json: Vec<Arc<Chunk>>,
     pub etag: String,
     pub last_modified: std::time::SystemTime,
-    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
 }
 
 impl Rendered {
-    fn new(yaml: Vec<Bytes>, json: Vec<Bytes>, etag: String, last_modified: std::time::SystemTime) -> Self {
-        Self { yaml, json, etag, last_modified, gzip: std::sync::Mutex::new(HashMap::new()) }
-    }
-
-    /// The YAML (`json == false`) or JSON rendering: its chunks and total length.
+    /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
     #[must_use]
-    pub fn chunks(&self, json: bool) -> (Vec<Bytes>, u64) {
+    pub fn body(&self, json: bool, gzip: bool) -> (Vec<Bytes>, u64) {
         let chunks = if json { &self.json } else { &self.yaml };
-        (chunks.clone(), chunks.iter().map(|c| c.len() as u64).sum())
-    }
-
-    /// The gzip form of a rendering, compressed once.
-    pub fn gzipped(&self, json: bool) -> Bytes {
-        let mut cache = self.gzip.lock().expect("not poisoned");
-        cache
-            .entry(json)
-            .or_insert_with(|| {
-                use std::io::Write;
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                for chunk in if json { &self.json } else { &self.yaml } {
-                    gz.write_all(chunk).expect("writing to memory");
-                }
-                Bytes::from(gz.finish().expect("writing to memory"))
-            })
-            .clone()
+        let parts = if gzip { gzip_of(chunks) } else { chunks.iter().map(|c| c.plain.clone()).collect() };
+        let length = parts.iter().map(|p| p.len() as u64).sum();
+        (parts, length)
     }
 }
 
@@ -157,9 +195,9 @@ struct Inner {
 
 struct Fragment {
     /// `  <name>:\n  - ...` (indented under `entries:`).
-    yaml: Bytes,
+    yaml: Arc<Chunk>,
     /// `"<name>":[...]`
-    json: Bytes,
+    json: Arc<Chunk>,
 }
 
 fn indent(yaml: &str) -> String {
@@ -183,13 +221,13 @@ fn render_fragment(name: &str, mut versions: Vec<&Entry>) -> Result<Fragment, St
     let one = Value::Object(one);
     let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
     let json = serde_json::to_string(&one).expect("an index serialises");
-    Ok(Fragment { yaml: Bytes::from(indent(&yaml)), json: Bytes::from(json[1..json.len() - 1].to_owned()) })
+    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()) })
 }
 
 impl Inner {
     /// A namespace's index: its charts' fragments (rendered when missing, in one pass over
     /// the namespace) as chunks.
-    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Vec<Bytes>, Vec<Bytes>), StoreError> {
+    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Vec<Arc<Chunk>>, Vec<Arc<Chunk>>), StoreError> {
         let prefix = format!("{namespace}/");
         let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
         for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
@@ -207,18 +245,20 @@ impl Inner {
         for (name, fragment) in fresh {
             self.fragments.insert((namespace.to_owned(), name), Arc::new(fragment));
         }
-        let mut yaml = vec![Bytes::from_static(if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" })];
-        let mut json = vec![Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{")];
+        let head: &'static [u8] = if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
+        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
+        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
+        let comma = Chunk::new(Bytes::from_static(b","));
         for (i, name) in names.iter().enumerate() {
             let f = &self.fragments[&(namespace.to_owned(), name.clone())];
-            yaml.push(f.yaml.clone());
+            yaml.push(Arc::clone(&f.yaml));
             if i > 0 {
-                json.push(Bytes::from_static(b","));
+                json.push(Arc::clone(&comma));
             }
-            json.push(f.json.clone());
+            json.push(Arc::clone(&f.json));
         }
-        yaml.push(Bytes::from(format!("generated: \"{generated}\"\n")));
-        json.push(Bytes::from(format!("}},\"generated\":\"{generated}\"}}")));
+        yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
+        json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
         Ok((yaml, json))
     }
 }
@@ -306,7 +346,7 @@ impl IndexCache {
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
         if let View::Namespace(namespace) = &view {
             let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
-            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated));
+            let rendered = Arc::new(Rendered { yaml, json, etag, last_modified: generated });
             inner.rendered.insert(key, Arc::clone(&rendered));
             return Ok(rendered);
         }
@@ -336,7 +376,7 @@ impl IndexCache {
         });
         let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
         let json = serde_json::to_vec(&document).expect("an index serialises");
-        let rendered = Arc::new(Rendered::new(vec![Bytes::from(yaml)], vec![Bytes::from(json)], etag, generated));
+        let rendered = Arc::new(Rendered { yaml: vec![Chunk::new(yaml)], json: vec![Chunk::new(json)], etag, last_modified: generated });
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }

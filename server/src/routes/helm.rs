@@ -92,14 +92,8 @@ fn serve_index(rendered: &crate::packs::index::Rendered, json: bool, headers: &H
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("gzip")));
-    let (body, length) = if gzip {
-        let bytes = rendered.gzipped(json);
-        let length = bytes.len() as u64;
-        (Body::from(bytes), length)
-    } else {
-        let (chunks, length) = rendered.chunks(json);
-        (Body::from_stream(futures::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>))), length)
-    };
+    let (parts, length) = rendered.body(json, gzip);
+    let body = Body::from_stream(futures::stream::iter(parts.into_iter().map(Ok::<_, std::io::Error>)));
     let content_type = if json { "application/json" } else { "application/x-yaml" };
     let mut response = body.into_response();
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
