@@ -1,10 +1,12 @@
-//! The authorization matrix: every endpoint × every kind of caller → the expected status, for
+//! The authorization matrix: every endpoint (OCI, Helm repository, `ChartMuseum` API, admin) ×
+//! every kind of caller → the expected status, for
 //! a private and a public namespace, with no private name in any body a caller may not see.
 //! Runs against the real server on `SQLite` and on Postgres.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use sherpack_test_support::auth::{Cred, Tenants};
+use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
 use sherpack_test_support::oci::{OCI_MANIFEST, Oci, digest};
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::ServerOptions;
@@ -125,6 +127,8 @@ fn expected(who: Who, public: bool, op: Op) -> Want {
 
 struct Fixture {
     tenants: Tenants,
+    /// The archive of pack `api` 1.0.0, pushed to `team/api` and `pub/api`.
+    pack: Vec<u8>,
     /// Per repository: manifest bytes, manifest digest, layer digest.
     images: Vec<(&'static str, Vec<u8>, String, String)>,
 }
@@ -138,7 +142,11 @@ async fn fixture(options: ServerOptions) -> Fixture {
         let (body, d) = admin.push_image(repo, "1.0", layer.as_bytes()).await;
         images.push((repo, body, d, digest(layer.as_bytes())));
     }
-    Fixture { tenants, images }
+    let pack = sherpack_archive("api", "1.0.0", 100);
+    for repo in ["team/api", "pub/api"] {
+        push_like_upstream_sherpack(&admin, repo, "1.0.0", &pack).await;
+    }
+    Fixture { tenants, pack, images }
 }
 
 /// Sends one request of `op` on `repo`; returns status, error code and body.
@@ -213,21 +221,70 @@ async fn check_oci_matrix(f: &Fixture) {
     assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The Helm repository and `ChartMuseum` API rows of the matrix: index, download, list (pull),
+/// upload of an existing version (push: 409 when allowed), delete of an unknown version
+/// (delete: "chart not found" when allowed).
+async fn check_repo_matrix(f: &Fixture) {
+    let api = &f.tenants.api;
+    let mut failures = Vec::new();
+    for who in EVERYONE {
+        let cred = cred(&f.tenants, who);
+        for (ns, public) in [("team", false), ("pub", true)] {
+            for op in [Op::Pull, Op::Push, Op::Delete] {
+                let want = expected(who, public, op);
+                let requests: Vec<(Method, String, Option<Vec<u8>>)> = match op {
+                    Op::Pull => vec![
+                        (Method::GET, format!("/{ns}/index.yaml"), None),
+                        (Method::GET, format!("/{ns}/charts/api-1.0.0.tgz"), None),
+                        (Method::GET, format!("/api/{ns}/charts"), None),
+                        (Method::GET, format!("/api/{ns}/charts/api/latest"), None),
+                    ],
+                    Op::Push => vec![(Method::POST, format!("/api/{ns}/charts"), Some(f.pack.clone()))],
+                    Op::Delete => vec![(Method::DELETE, format!("/api/{ns}/charts/api/9.9.9"), None)],
+                };
+                for (method, path, body) in requests {
+                    let mut request = cred.apply(api.http.request(method.clone(), format!("{}{path}", api.base)));
+                    if let Some(body) = body {
+                        request = request.body(body);
+                    }
+                    let response = request.send().await.unwrap();
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap();
+                    let ok = match (want, op) {
+                        (Want::Allowed, Op::Pull) => status == 200,
+                        (Want::Allowed, Op::Push) => status == 409,
+                        (Want::Allowed, Op::Delete) => status == 404 && text.contains("chart not found"),
+                        (Want::Unauthorized, _) => status == 401,
+                        (Want::Forbidden, _) => status == 403,
+                        (Want::Hidden, _) => status == 404 && !text.contains("team") && !text.contains("chart not found"),
+                    };
+                    if !ok {
+                        failures.push(format!("{who:?} {method} {path}: want {want:?}, got {status} {text}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
+}
+
 async fn check_catalog(f: &Fixture) {
     let api = &f.tenants.api;
     for (who, visible) in [
-        (Who::Anonymous, vec!["pub/app"]),
-        (Who::Reader, vec!["pub/app", "team/app"]),
-        (Who::OtherNs, vec!["other/app", "pub/app"]),
-        (Who::RobotPull, vec!["pub/app", "team/app"]),
-        (Who::RegistryAdmin, vec!["other/app", "pub/app", "team/app"]),
+        (Who::Anonymous, vec!["pub/api", "pub/app"]),
+        (Who::Reader, vec!["pub/api", "pub/app", "team/api", "team/app"]),
+        (Who::OtherNs, vec!["other/app", "pub/api", "pub/app"]),
+        (Who::RobotPull, vec!["pub/api", "pub/app", "team/api", "team/app"]),
+        (Who::RegistryAdmin, vec!["other/app", "pub/api", "pub/app", "team/api", "team/app"]),
     ] {
         let body = api.expect(&cred(&f.tenants, who), Method::GET, "/v2/_catalog", None, 200).await;
         assert_eq!(body["repositories"], json!(visible), "{who:?}");
     }
     // Pagination skips what the caller may not read without short pages.
+    let body = api.expect(&cred(&f.tenants, Who::OtherNs), Method::GET, "/v2/_catalog?n=1&last=pub/app", None, 200).await;
+    assert_eq!(body["repositories"], json!([]));
     let body = api.expect(&cred(&f.tenants, Who::OtherNs), Method::GET, "/v2/_catalog?n=1&last=other/app", None, 200).await;
-    assert_eq!(body["repositories"], json!(["pub/app"]));
+    assert_eq!(body["repositories"], json!(["pub/api"]));
 }
 
 /// The admin API's own matrix.
@@ -292,6 +349,7 @@ async fn check_audit(f: &Fixture) {
 async fn run_matrix(options: ServerOptions) {
     let f = fixture(options).await;
     check_oci_matrix(&f).await;
+    check_repo_matrix(&f).await;
     check_catalog(&f).await;
     check_admin_matrix(&f).await;
     check_audit(&f).await;

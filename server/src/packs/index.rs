@@ -140,6 +140,8 @@ impl Chunk {
     }
 }
 
+type Chunks = Vec<Arc<Chunk>>;
+
 /// A gzip member made of pre-compressed chunks: header, the chunks' deflate forms, an empty
 /// final block, and the CRC and length of the whole (CRCs combine without the data).
 fn gzip_of(chunks: &[Arc<Chunk>]) -> Vec<Bytes> {
@@ -166,14 +168,33 @@ pub struct Rendered {
     json: Vec<Arc<Chunk>>,
     pub etag: String,
     pub last_modified: std::time::SystemTime,
+    /// The gzip documents, joined once (a few MiB) from the chunks' cached deflate forms.
+    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
 }
 
 impl Rendered {
+    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime) -> Self {
+        Self { yaml, json, etag, last_modified, gzip: std::sync::Mutex::new(HashMap::new()) }
+    }
+
     /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
     #[must_use]
     pub fn body(&self, json: bool, gzip: bool) -> (Vec<Bytes>, u64) {
         let chunks = if json { &self.json } else { &self.yaml };
-        let parts = if gzip { gzip_of(chunks) } else { chunks.iter().map(|c| c.plain.clone()).collect() };
+        let parts = if gzip {
+            let mut cache = self.gzip.lock().expect("not poisoned");
+            let joined = cache.entry(json).or_insert_with(|| {
+                let parts = gzip_of(chunks);
+                let mut all = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+                for part in parts {
+                    all.extend_from_slice(&part);
+                }
+                all.freeze()
+            });
+            vec![joined.clone()]
+        } else {
+            chunks.iter().map(|c| c.plain.clone()).collect()
+        };
         let length = parts.iter().map(|p| p.len() as u64).sum();
         (parts, length)
     }
@@ -227,7 +248,7 @@ fn render_fragment(name: &str, mut versions: Vec<&Entry>) -> Result<Fragment, St
 impl Inner {
     /// A namespace's index: its charts' fragments (rendered when missing, in one pass over
     /// the namespace) as chunks.
-    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Vec<Arc<Chunk>>, Vec<Arc<Chunk>>), StoreError> {
+    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
         let prefix = format!("{namespace}/");
         let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
         for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
@@ -346,7 +367,7 @@ impl IndexCache {
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
         if let View::Namespace(namespace) = &view {
             let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
-            let rendered = Arc::new(Rendered { yaml, json, etag, last_modified: generated });
+            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated));
             inner.rendered.insert(key, Arc::clone(&rendered));
             return Ok(rendered);
         }
@@ -376,7 +397,7 @@ impl IndexCache {
         });
         let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
         let json = serde_json::to_vec(&document).expect("an index serialises");
-        let rendered = Arc::new(Rendered { yaml: vec![Chunk::new(yaml)], json: vec![Chunk::new(json)], etag, last_modified: generated });
+        let rendered = Arc::new(Rendered::new(vec![Chunk::new(yaml)], vec![Chunk::new(json)], etag, generated));
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }
