@@ -231,7 +231,8 @@ fn pack_archives_generated() {
         let data = tar_gz(&entries);
         if let Ok(meta) = registry_core::pack::read(&data, &small_limits()) {
             prop_assert!(registry_core::pack::is_valid_pack_name(&meta.name));
-            prop_assert!(entries.iter().all(|(p, _)| !p.contains("..") && !p.starts_with('/')), "unsafe path accepted: {entries:?}");
+            let unsafe_path = |p: &str| p.starts_with('/') || p.split('/').any(|segment| segment == "..");
+            prop_assert!(!entries.iter().any(|(p, _)| unsafe_path(p)), "unsafe path accepted: {entries:?}");
         }
         Ok(())
     });

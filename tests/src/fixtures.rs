@@ -52,8 +52,15 @@ pub fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
 /// archive is about that large).
 #[must_use]
 pub fn sherpack_archive(name: &str, version: &str, filler: usize) -> Vec<u8> {
+    pack_archive(name, version, &format!("The {name} pack"), &["web", "demo"], false, filler)
+}
+
+/// A Sherpack pack archive with the given description, keywords and deprecation flag.
+#[must_use]
+pub fn pack_archive(name: &str, version: &str, description: &str, keywords: &[&str], deprecated: bool, filler: usize) -> Vec<u8> {
     let pack = format!(
-        "apiVersion: sherpack/v1\nkind: application\nmetadata:\n  name: {name}\n  version: {version}\n  description: The {name} pack\n  keywords: [web, demo]\n"
+        "apiVersion: sherpack/v1\nkind: application\nmetadata:\n  name: {name}\n  version: {version}\n  description: \"{description}\"\n  keywords: [{}]\n  deprecated: {deprecated}\n",
+        keywords.join(", ")
     );
     // A simple generator: incompressible enough, and the same every run.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;

@@ -30,14 +30,15 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn from_record(r: PackRecord) -> Option<Self> {
+    /// The entry and its README (for the search index; the entry itself does not keep it).
+    fn from_record(r: PackRecord) -> Option<(Self, Option<String>)> {
         let mut meta: PackMeta = serde_json::from_str(&r.pack.metadata).ok()?;
         // The index shows none of these; thousands of READMEs would only hold memory.
-        meta.readme = None;
+        let readme = meta.readme.take();
         meta.values = None;
         meta.values_schema = None;
         meta.templates = Vec::new();
-        Some(Self {
+        Some((Self {
             semver: semver::Version::parse(&r.pack.version).ok()?,
             repository: r.repository,
             namespace: r.namespace,
@@ -48,7 +49,7 @@ impl Entry {
             created_at: r.created_at,
             signature: r.pack.signature,
             meta,
-        })
+        }, readme))
     }
 
     /// The file name of the chart download.
@@ -284,19 +285,35 @@ impl Inner {
     }
 }
 
-#[derive(Default)]
 pub struct IndexCache {
     inner: Mutex<Inner>,
+    search: super::search::SearchIndex,
+}
+
+impl Default for IndexCache {
+    fn default() -> Self {
+        Self { inner: Mutex::default(), search: super::search::SearchIndex::new().expect("an in-memory search index") }
+    }
+}
+
+/// Versions of each repository newest first, with their READMEs, for the search index.
+type ForSearch = Vec<(String, super::search::Versions)>;
+
+fn group_for_search(records: Vec<PackRecord>) -> ForSearch {
+    let mut by_repo: BTreeMap<String, Vec<(Entry, Option<String>)>> = BTreeMap::new();
+    for (entry, readme) in records.into_iter().filter_map(Entry::from_record) {
+        by_repo.entry(entry.repository.clone()).or_default().push((entry, readme));
+    }
+    for versions in by_repo.values_mut() {
+        versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+    }
+    by_repo.into_iter().collect()
 }
 
 /// What one view of the index shows: a namespace's repository, or every readable namespace.
 pub enum View<'a> {
     Namespace(&'a str),
     Global(&'a [String]),
-}
-
-fn sort_newest_first(entries: &mut [Entry]) {
-    entries.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
 }
 
 impl IndexCache {
@@ -307,16 +324,9 @@ impl IndexCache {
             return Ok(());
         }
         if !inner.loaded {
-            let mut repos: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-            for record in store.packs(None).await? {
-                if let Some(e) = Entry::from_record(record) {
-                    repos.entry(e.repository.clone()).or_default().push(e);
-                }
-            }
-            for versions in repos.values_mut() {
-                sort_newest_first(versions);
-            }
-            inner.repos = repos;
+            let grouped = group_for_search(store.packs(None).await?);
+            self.search.replace(&grouped).map_err(|e| StoreError::Backend(format!("search index: {e}")))?;
+            inner.repos = grouped.into_iter().map(|(repo, versions)| (repo, versions.into_iter().map(|(e, _)| e).collect())).collect();
             inner.seq = last;
             inner.loaded = true;
             inner.last_change_at = crate::auth::now_millis();
@@ -332,9 +342,12 @@ impl IndexCache {
             inner.last_change_at = last_change.at;
             touched.extend(changes.into_iter().map(|c| c.repository));
         }
+        let mut reindex: ForSearch = Vec::new();
         for repository in touched {
-            let mut entries: Vec<Entry> = store.packs(Some(&repository)).await?.into_iter().filter_map(Entry::from_record).collect();
-            sort_newest_first(&mut entries);
+            let mut grouped = group_for_search(store.packs(Some(&repository)).await?);
+            let versions = grouped.pop().map(|(_, v)| v).unwrap_or_default();
+            let entries: Vec<Entry> = versions.iter().map(|(e, _)| e.clone()).collect();
+            reindex.push((repository.clone(), versions));
             let namespace = repository.split('/').next().unwrap_or_default().to_owned();
             let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
             inner.fragments.remove(&(namespace.clone(), name));
@@ -347,6 +360,9 @@ impl IndexCache {
             if before > 0 || inner.repos.values().any(|v| v.first().is_some_and(|e| e.namespace == namespace)) {
                 inner.rendered.retain(|key, _| key != &namespace && !key.starts_with('*'));
             }
+        }
+        if !reindex.is_empty() {
+            self.search.replace(&reindex).map_err(|e| StoreError::Backend(format!("search index: {e}")))?;
         }
         Ok(())
     }
@@ -400,6 +416,22 @@ impl IndexCache {
         let rendered = Arc::new(Rendered::new(vec![Chunk::new(yaml)], vec![Chunk::new(json)], etag, generated));
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
+    }
+
+    /// Searches the latest versions in `namespaces` (current with the store).
+    pub async fn search(
+        &self,
+        store: &dyn MetadataStore,
+        query: &str,
+        namespaces: &[String],
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<super::search::Hit>, usize), StoreError> {
+        {
+            let mut inner = self.inner.lock().await;
+            self.catch_up(&mut inner, store).await?;
+        }
+        self.search.search(query, namespaces, offset, limit).map_err(|e| StoreError::Backend(format!("search: {e}")))
     }
 
     /// Namespaces that hold at least one pack.

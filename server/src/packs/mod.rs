@@ -12,6 +12,7 @@ use crate::routes::oci::error::{ErrorCode, OciError};
 
 pub mod index;
 pub mod publish;
+pub mod search;
 pub mod signatures;
 
 /// The layer type of Helm charts, which the upstream `sherpack` client uses for packs too.

@@ -14,6 +14,7 @@ pub mod admin;
 mod health;
 mod chartmuseum;
 mod helm;
+mod search;
 pub mod oci;
 
 /// The client's IP address, from the connection (absent in in-process router tests).
@@ -37,6 +38,7 @@ pub fn build_router(state: AppState) -> Router {
         .nest("/api/v1", admin::routes())
         .merge(helm::routes())
         .merge(chartmuseum::routes())
+        .merge(search::routes())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

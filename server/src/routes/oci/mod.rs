@@ -21,7 +21,7 @@ pub mod error;
 mod listing;
 mod manifests;
 pub mod path;
-mod request;
+pub mod request;
 mod uploads;
 
 use error::{ErrorCode, OciError};

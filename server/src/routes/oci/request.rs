@@ -14,10 +14,12 @@ use crate::AppState;
 pub struct Params(Vec<(String, String)>);
 
 impl Params {
+    #[must_use]
     pub fn parse(query: Option<&str>) -> Self {
         Self(query.map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default())
     }
 
+    #[must_use]
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
