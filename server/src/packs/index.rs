@@ -287,12 +287,32 @@ impl Inner {
 
 pub struct IndexCache {
     inner: Mutex<Inner>,
-    search: super::search::SearchIndex,
+    search: Arc<super::search::SearchIndex>,
+    /// Search index updates, in change order, applied by one worker thread: a Tantivy commit
+    /// takes tens of milliseconds and must not hold up index fetches.
+    search_updates: std::sync::mpsc::Sender<(i64, ForSearch)>,
+    /// The change sequence number the search index has caught up with.
+    search_applied: tokio::sync::watch::Receiver<i64>,
 }
 
 impl Default for IndexCache {
     fn default() -> Self {
-        Self { inner: Mutex::default(), search: super::search::SearchIndex::new().expect("an in-memory search index") }
+        let search = Arc::new(super::search::SearchIndex::new().expect("an in-memory search index"));
+        let (updates, queue) = std::sync::mpsc::channel::<(i64, ForSearch)>();
+        let (applied_tx, applied) = tokio::sync::watch::channel(0);
+        let worker = Arc::clone(&search);
+        std::thread::Builder::new()
+            .name("search-index".into())
+            .spawn(move || {
+                for (seq, batch) in queue {
+                    if let Err(e) = worker.replace(&batch) {
+                        tracing::error!("updating the search index failed: {e}");
+                    }
+                    applied_tx.send_replace(seq);
+                }
+            })
+            .expect("spawning the search index worker");
+        Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied }
     }
 }
 
@@ -325,8 +345,8 @@ impl IndexCache {
         }
         if !inner.loaded {
             let grouped = group_for_search(store.packs(None).await?);
-            self.search.replace(&grouped).map_err(|e| StoreError::Backend(format!("search index: {e}")))?;
-            inner.repos = grouped.into_iter().map(|(repo, versions)| (repo, versions.into_iter().map(|(e, _)| e).collect())).collect();
+            inner.repos = grouped.iter().map(|(repo, versions)| (repo.clone(), versions.iter().map(|(e, _)| e.clone()).collect())).collect();
+            let _ = self.search_updates.send((last, grouped));
             inner.seq = last;
             inner.loaded = true;
             inner.last_change_at = crate::auth::now_millis();
@@ -361,9 +381,8 @@ impl IndexCache {
                 inner.rendered.retain(|key, _| key != &namespace && !key.starts_with('*'));
             }
         }
-        if !reindex.is_empty() {
-            self.search.replace(&reindex).map_err(|e| StoreError::Backend(format!("search index: {e}")))?;
-        }
+        // Sent even when empty: searches wait for the worker to reach this sequence number.
+        let _ = self.search_updates.send((inner.seq, reindex));
         Ok(())
     }
 
@@ -427,11 +446,26 @@ impl IndexCache {
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<super::search::Hit>, usize), StoreError> {
-        {
+        let target = {
             let mut inner = self.inner.lock().await;
             self.catch_up(&mut inner, store).await?;
+            inner.seq
+        };
+        // Read-after-write: wait until the worker applied everything caught up so far.
+        let mut applied = self.search_applied.clone();
+        let reached = {
+            let waited = tokio::time::timeout(std::time::Duration::from_secs(10), applied.wait_for(|seq| *seq >= target)).await;
+            matches!(waited, Ok(Ok(_)))
+        };
+        if !reached {
+            tracing::warn!(target, "the search index is behind the store");
         }
-        self.search.search(query, namespaces, offset, limit).map_err(|e| StoreError::Backend(format!("search: {e}")))
+        let search = Arc::clone(&self.search);
+        let (query, namespaces) = (query.to_owned(), namespaces.to_vec());
+        tokio::task::spawn_blocking(move || search.search(&query, &namespaces, offset, limit))
+            .await
+            .map_err(|e| StoreError::Backend(format!("search: {e}")))?
+            .map_err(|e| StoreError::Backend(format!("search: {e}")))
     }
 
     /// Namespaces that hold at least one pack.
