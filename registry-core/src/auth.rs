@@ -262,22 +262,19 @@ pub enum Outcome {
 
 string_enum!(Outcome, "outcome", Ok => "ok", Denied => "denied", Failed => "failed");
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A recorded entry: what was recorded, with the id and time the store gave it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: Millis,
-    /// The user or token that acted; `None` for anonymous requests.
-    pub actor: Option<String>,
-    pub action: String,
-    pub target: String,
-    pub address: Option<String>,
-    pub outcome: Outcome,
-    pub detail: String,
+    #[serde(flatten)]
+    pub record: NewAuditEntry,
 }
 
 /// What to record; the store assigns `id` and `at`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NewAuditEntry {
+    /// The user or token that acted; `None` for anonymous requests.
     pub actor: Option<String>,
     pub action: String,
     pub target: String,

@@ -142,15 +142,15 @@ async fn audit_log_pages_newest_first_and_filters(store: Arc<dyn RegistryStore>)
             .unwrap();
     }
     let all = store.audit(&AuditQuery { limit: 10, ..AuditQuery::default() }).await.unwrap();
-    let targets: Vec<&str> = all.iter().map(|e| e.target.as_str()).collect();
+    let targets: Vec<&str> = all.iter().map(|e| e.record.target.as_str()).collect();
     assert_eq!(targets, ["team/app:3", "team/app:2", "team/app:1", "team/app:0"]);
-    assert_eq!(all[2].outcome, Outcome::Failed);
+    assert_eq!(all[2].record.outcome, Outcome::Failed);
     let alice = store.audit(&AuditQuery { actor: Some("alice".into()), limit: 10, ..AuditQuery::default() }).await.unwrap();
     assert_eq!(alice.len(), 3, "the user's token actions count as the user's");
     let pushes = store.audit(&AuditQuery { action: Some("push".into()), limit: 10, ..AuditQuery::default() }).await.unwrap();
     assert_eq!(pushes.len(), 2);
     let page = store.audit(&AuditQuery { before: Some(all[1].id), limit: 1, ..AuditQuery::default() }).await.unwrap();
-    assert_eq!(page[0].target, "team/app:1");
+    assert_eq!(page[0].record.target, "team/app:1");
 }
 
 async fn settings_keep_the_first_value(store: Arc<dyn RegistryStore>) {

@@ -111,24 +111,6 @@ pub struct KeyView {
 }
 
 #[derive(Debug, Serialize)]
-pub struct AuditView {
-    pub id: i64,
-    pub at: i64,
-    pub actor: Option<String>,
-    pub action: String,
-    pub target: String,
-    pub address: Option<String>,
-    pub outcome: Outcome,
-    pub detail: String,
-}
-
-impl From<AuditEntry> for AuditView {
-    fn from(e: AuditEntry) -> Self {
-        Self { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, address: e.address, outcome: e.outcome, detail: e.detail }
-    }
-}
-
-#[derive(Debug, Serialize)]
 pub struct WhoAmI {
     pub user: Option<String>,
     pub admin: bool,
@@ -509,10 +491,10 @@ impl Admin<'_> {
         Ok(())
     }
 
-    pub async fn audit_log(&self, query: &AuditQuery) -> AdminResult<Vec<AuditView>> {
+    pub async fn audit_log(&self, query: &AuditQuery) -> AdminResult<Vec<AuditEntry>> {
         self.require_registry_admin()?;
         let mut query = query.clone();
         query.limit = query.limit.clamp(1, 1000);
-        Ok(self.auth.store().audit(&query).await?.into_iter().map(AuditView::from).collect())
+        Ok(self.auth.store().audit(&query).await?)
     }
 }

@@ -163,25 +163,10 @@ fn small_limits() -> registry_core::pack::Limits {
     registry_core::pack::Limits { max_archive_bytes: 1 << 20, max_unpacked_bytes: 256 << 10, max_entries: 64, max_file_bytes: 64 << 10 }
 }
 
-/// A gzip tar of `(path, contents)` with the paths written into the headers as given.
+/// `tar_gz` over owned entries.
 fn tar_gz(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut tar = Vec::new();
-    for (path, data) in entries {
-        let mut header = tar::Header::new_old();
-        let name = path.as_bytes();
-        let n = name.len().min(99);
-        header.as_old_mut().name[..n].copy_from_slice(&name[..n]);
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        header.set_cksum();
-        tar.extend_from_slice(header.as_bytes());
-        tar.extend_from_slice(data);
-        tar.resize(tar.len().div_ceil(512) * 512, 0);
-    }
-    tar.resize(tar.len() + 1024, 0);
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut gz, &tar).unwrap();
-    gz.finish().unwrap()
+    let borrowed: Vec<(&str, &[u8])> = entries.iter().map(|(p, d)| (p.as_str(), d.as_slice())).collect();
+    sherpack_test_support::fixtures::tar_gz(&borrowed)
 }
 
 const GOOD_CHART: &str = "apiVersion: v2\nname: web\nversion: 1.2.3\ndescription: d\nkeywords: [a, b]\n";

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use sherpack_test_support::bench::{Load, load};
-use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
+use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, tar_gz};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, run_ok};
@@ -120,13 +120,7 @@ fn helm_repo_index(count: usize) -> (f64, u64) {
     for i in 0..count {
         let (chart, version) = (format!("chart-{:05}", i / 10), format!("1.{}.0", i % 10));
         let yaml = format!("apiVersion: v2\nname: {chart}\nversion: {version}\ndescription: A Helm chart for {chart}\n");
-        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(0o644);
-        header.set_size(yaml.len() as u64);
-        header.set_cksum();
-        builder.append_data(&mut header, format!("{chart}/Chart.yaml"), yaml.as_bytes()).unwrap();
-        let bytes = builder.into_inner().unwrap().finish().unwrap();
+        let bytes = tar_gz(&[(&format!("{chart}/Chart.yaml"), yaml.as_bytes())]);
         std::fs::write(dir.path().join(format!("{chart}-{version}.tgz")), bytes).unwrap();
     }
     let home = tempfile::tempdir().unwrap();

@@ -79,15 +79,50 @@ pub fn pack_archive(name: &str, version: &str, description: &str, keywords: &[&s
         ("templates/deployment.yaml", b"kind: Deployment\n"),
         ("files/blob.bin", &noise),
     ];
-    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
-    for (path, data) in files {
-        let mut header = tar::Header::new_gnu();
+    tar_gz(&files)
+}
+
+/// A gzip tar of `(path, contents)`, each path written into its header as given (so tests can
+/// make archives with `..` or absolute paths, which tar writers refuse).
+#[must_use]
+pub fn tar_gz(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut tar = Vec::new();
+    for (path, data) in entries {
+        let path = path.as_bytes();
+        let mut header = tar::Header::new_old();
+        let n = path.len().min(99);
+        header.as_old_mut().name[..n].copy_from_slice(&path[..n]);
         header.set_mode(0o644);
         header.set_size(data.len() as u64);
         header.set_cksum();
-        builder.append_data(&mut header, path, data).unwrap();
+        tar.extend_from_slice(header.as_bytes());
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().div_ceil(512) * 512, 0);
     }
-    builder.into_inner().unwrap().finish().unwrap()
+    tar.resize(tar.len() + 1024, 0);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+/// An OCI manifest of a chart as helm pushes it: a Helm config and one chart layer.
+#[must_use]
+pub fn chart_manifest(config: &str, config_size: usize, layer: &str, layer_size: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config, "size": config_size },
+        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": layer_size }],
+    }))
+    .unwrap()
+}
+
+/// Uploads a `{}` config and `archive` into `repo`; returns the chart manifest naming them
+/// (not pushed, so tests can push it their way).
+pub async fn upload_chart_blobs(oci: &Oci, repo: &str, archive: &[u8]) -> Vec<u8> {
+    let config = oci.push_blob(repo, b"{}").await;
+    let layer = oci.push_blob(repo, archive).await;
+    chart_manifest(&config, 2, &layer, archive.len())
 }
 
 /// The upstream `sherpack` client's push: `GET /v2/` before each step, a config blob of `{}`,
@@ -119,12 +154,7 @@ pub async fn push_like_upstream_sherpack(oci: &Oci, repo: &str, tag: &str, archi
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
         blobs.push((d, data.len()));
     }
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": blobs[0].0, "size": blobs[0].1 },
-        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": blobs[1].0, "size": blobs[1].1 }],
-    }))
-    .unwrap();
+    let manifest = chart_manifest(&blobs[0].0, blobs[0].1, &blobs[1].0, blobs[1].1);
     let r = oci.put_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
     assert_eq!(r.status(), 201);
     blobs.pop().unwrap().0

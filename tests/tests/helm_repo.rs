@@ -7,7 +7,7 @@ use std::path::Path;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sherpack_test_support::auth::{self, Cred, Tenants};
-use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, sherpack_archive};
+use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, sherpack_archive, tar_gz, upload_chart_blobs};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -130,23 +130,6 @@ async fn index_is_current_cached_compressed_and_shows_packs() {
     assert_eq!(get("/nothing-here/index.yaml").send().await.unwrap().status(), 404);
 }
 
-/// A gzip tar from raw `(path, contents)`, paths written into the header as given.
-fn raw_archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut tar_bytes = Vec::new();
-    for (path, data) in entries {
-        let mut header = tar::Header::new_old();
-        header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
-        header.set_mode(0o644);
-        header.set_size(data.len() as u64);
-        header.set_cksum();
-        tar_bytes.extend_from_slice(header.as_bytes());
-        tar_bytes.extend_from_slice(data);
-        tar_bytes.resize(tar_bytes.len().div_ceil(512) * 512, 0);
-    }
-    tar_bytes.resize(tar_bytes.len() + 1024, 0);
-    gzip(&tar_bytes)
-}
-
 fn gzip(data: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -158,14 +141,7 @@ const CHART: &[u8] = b"apiVersion: v2\nname: web\nversion: 1.0.0\n";
 
 /// Pushes config + `layer` as a chart manifest tagged `tag` into `repo`; returns the response.
 async fn push_pack(oci: &Oci, repo: &str, tag: &str, layer: &[u8]) -> (u16, String) {
-    let config = oci.push_blob(repo, b"{}").await;
-    let layer_digest = oci.push_blob(repo, layer).await;
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config, "size": 2 },
-        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer_digest, "size": layer.len() }],
-    }))
-    .unwrap();
+    let manifest = upload_chart_blobs(oci, repo, layer).await;
     let r = oci.put_manifest(repo, tag, "application/vnd.oci.image.manifest.v1+json", &manifest).await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -177,18 +153,18 @@ async fn bad_packs_are_refused_with_the_reason_and_nothing_stored() {
         ..ServerOptions::default()
     });
     let oci = Oci::new(&server.url);
-    let bomb = raw_archive(&[("web/Chart.yaml", CHART), ("web/zeros", &vec![0u8; 32 << 20])]);
+    let bomb = tar_gz(&[("web/Chart.yaml", CHART), ("web/zeros", &vec![0u8; 32 << 20])]);
     let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
         ("not gzip", "1.0.0", b"just text".to_vec(), "not gzip"),
         ("not tar", "1.0.0", gzip(&[7u8; 4000]), "not a valid tar"),
-        ("no Chart.yaml", "1.0.0", raw_archive(&[("web/values.yaml", b"a: 1")]), "neither Chart.yaml nor Pack.yaml"),
-        ("invalid YAML", "1.0.0", raw_archive(&[("web/Chart.yaml", b"name: [unclosed")]), "Chart.yaml is not valid"),
-        ("invalid semver", "one", raw_archive(&[("web/Chart.yaml", b"apiVersion: v2\nname: web\nversion: one\n")]), "not a semantic version"),
-        ("name mismatch", "1.0.0", raw_archive(&[("other/Chart.yaml", b"apiVersion: v2\nname: other\nversion: 1.0.0\n")]), "the repository is"),
-        ("tag mismatch", "2.0.0", raw_archive(&[("web/Chart.yaml", CHART)]), "but the tag is 2.0.0"),
+        ("no Chart.yaml", "1.0.0", tar_gz(&[("web/values.yaml", b"a: 1")]), "neither Chart.yaml nor Pack.yaml"),
+        ("invalid YAML", "1.0.0", tar_gz(&[("web/Chart.yaml", b"name: [unclosed")]), "Chart.yaml is not valid"),
+        ("invalid semver", "one", tar_gz(&[("web/Chart.yaml", b"apiVersion: v2\nname: web\nversion: one\n")]), "not a semantic version"),
+        ("name mismatch", "1.0.0", tar_gz(&[("other/Chart.yaml", b"apiVersion: v2\nname: other\nversion: 1.0.0\n")]), "the repository is"),
+        ("tag mismatch", "2.0.0", tar_gz(&[("web/Chart.yaml", CHART)]), "but the tag is 2.0.0"),
         ("tarball bomb", "1.0.0", bomb, "unpacks to more than"),
-        ("dot-dot path", "1.0.0", raw_archive(&[("web/Chart.yaml", CHART), ("../evil", b"x")]), "unsafe path"),
-        ("absolute path", "1.0.0", raw_archive(&[("/etc/evil", b"x"), ("web/Chart.yaml", CHART)]), "unsafe path"),
+        ("dot-dot path", "1.0.0", tar_gz(&[("web/Chart.yaml", CHART), ("../evil", b"x")]), "unsafe path"),
+        ("absolute path", "1.0.0", tar_gz(&[("/etc/evil", b"x"), ("web/Chart.yaml", CHART)]), "unsafe path"),
     ];
     for (what, tag, layer, says) in cases {
         let (status, body) = push_pack(&oci, "acme/web", tag, &layer).await;
@@ -201,7 +177,7 @@ async fn bad_packs_are_refused_with_the_reason_and_nothing_stored() {
     let r = oci.http.get(oci.url("/acme/index.yaml")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     // And a good one goes through.
-    let (status, body) = push_pack(&oci, "acme/web", "1.0.0", &raw_archive(&[("web/Chart.yaml", CHART)])).await;
+    let (status, body) = push_pack(&oci, "acme/web", "1.0.0", &tar_gz(&[("web/Chart.yaml", CHART)])).await;
     assert_eq!(status, 201, "{body}");
 }
 
@@ -259,14 +235,7 @@ fn helm_parses_the_index_after_many_pushes_and_deletes() {
                 let r = http.post(format!("{}/api/acme/charts", server.url)).body(data).send().await.unwrap();
                 assert_eq!(r.status(), 201);
             } else {
-                let config = oci.push_blob("acme/mychart", b"{}").await;
-                let layer = oci.push_blob("acme/mychart", &data).await;
-                let manifest = serde_json::to_vec(&json!({
-                    "schemaVersion": 2,
-                    "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config, "size": 2 },
-                    "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": data.len() }],
-                }))
-                .unwrap();
+                let manifest = upload_chart_blobs(&oci, "acme/mychart", &data).await;
                 let r = oci.put_manifest("acme/mychart", &versions[i], "application/vnd.oci.image.manifest.v1+json", &manifest).await;
                 assert_eq!(r.status(), 201);
             }

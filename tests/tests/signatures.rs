@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use sherpack_test_support::auth::{Cred, Tenants};
-use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
+use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, upload_chart_blobs};
 use sherpack_test_support::oci::{OCI_MANIFEST, Oci, digest};
 use sherpack_test_support::server::ServerOptions;
 
@@ -91,14 +91,7 @@ async fn signatures_with_uploads_are_checked_against_trusted_keys() {
     // Over OCI too: a pack without a verified signature referrer is refused.
     let walt = Oci::with_basic(&t.server.url, "walt", sherpack_test_support::auth::PASSWORD);
     let unsigned = sherpack_archive("unsigned", "1.0.0", 100);
-    let config = walt.push_blob("team/unsigned", b"{}").await;
-    let layer = walt.push_blob("team/unsigned", &unsigned).await;
-    let body = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "config": { "mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": config, "size": 2 },
-        "layers": [{ "mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": unsigned.len() }],
-    }))
-    .unwrap();
+    let body = upload_chart_blobs(&walt, "team/unsigned", &unsigned).await;
     let r = walt.put_manifest("team/unsigned", "1.0.0", OCI_MANIFEST, &body).await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("requires a signature"));

@@ -53,7 +53,8 @@ fn token_from_row(row: TokenRow) -> StoreResult<ApiToken> {
 type AuditRow = (i64, i64, Option<String>, String, String, Option<String>, String, String);
 
 fn audit_from_row((id, at, actor, action, target, address, outcome, detail): AuditRow) -> StoreResult<AuditEntry> {
-    Ok(AuditEntry { id, at, actor, action, target, address, outcome: outcome.parse().map_err(|e| corrupt("outcome", e))?, detail })
+    let outcome = outcome.parse().map_err(|e| corrupt("outcome", e))?;
+    Ok(AuditEntry { id, at, record: NewAuditEntry { actor, action, target, address, outcome, detail } })
 }
 
 fn inserted(result: Result<<Db as sqlx::Database>::QueryResult, sqlx::Error>) -> StoreResult<bool> {

@@ -167,13 +167,15 @@ pub struct Rendered {
     json: Vec<Arc<Chunk>>,
     pub etag: String,
     pub last_modified: std::time::SystemTime,
+    /// No pack in this view.
+    pub empty: bool,
     /// The gzip documents, joined once (a few MiB) from the chunks' cached deflate forms.
     gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
 }
 
 impl Rendered {
-    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime) -> Self {
-        Self { yaml, json, etag, last_modified, gzip: std::sync::Mutex::new(HashMap::new()) }
+    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime, empty: bool) -> Self {
+        Self { yaml, json, etag, last_modified, empty, gzip: std::sync::Mutex::new(HashMap::new()) }
     }
 
     /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
@@ -400,7 +402,9 @@ impl IndexCache {
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
         if let View::Namespace(namespace) = &view {
             let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
-            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated));
+            // A namespace without packs is its head and `generated` lines only.
+            let empty = yaml.len() == 2;
+            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
             inner.rendered.insert(key, Arc::clone(&rendered));
             return Ok(rendered);
         }
@@ -430,7 +434,7 @@ impl IndexCache {
         });
         let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
         let json = serde_json::to_vec(&document).expect("an index serialises");
-        let rendered = Arc::new(Rendered::new(vec![Chunk::new(yaml)], vec![Chunk::new(json)], etag, generated));
+        let rendered = Arc::new(Rendered::new(vec![Chunk::new(yaml)], vec![Chunk::new(json)], etag, generated, false));
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }

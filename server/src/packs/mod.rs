@@ -43,6 +43,11 @@ pub async fn extract(
     if layers.next().is_some() {
         return Err(invalid("a pack manifest has exactly one chart layer".into()));
     }
+    // A chart layer this repository does not hold is MANIFEST_BLOB_UNKNOWN, as the store would
+    // say for any other missing reference, not a bad pack. (Only this layer is read here.)
+    if state.meta.linked_blob(repo, &layer.digest).await?.is_none() {
+        return Err(registry_core::store::StoreError::MissingReference(layer.digest.clone()).into());
+    }
     let limits = state.config.packs;
     if layer.size > limits.max_archive_bytes {
         return Err(invalid(format!("the chart archive is larger than {} bytes", limits.max_archive_bytes)));

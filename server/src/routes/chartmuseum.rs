@@ -55,6 +55,13 @@ fn namespace_repo(namespace: &str) -> Result<RepoName, RepoError> {
     namespace.parse().map_err(|_| error(StatusCode::NOT_FOUND, "repository not found"))
 }
 
+/// The pack versions of a namespace the caller may pull from.
+async fn readable_entries(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>, namespace: &str) -> Result<Vec<Entry>, RepoError> {
+    let caller = caller(state, headers, address).await?;
+    authorize(state, &caller, &namespace_repo(namespace)?, Action::Pull).await?;
+    Ok(state.index.entries(state.meta.as_ref(), namespace).await?)
+}
+
 fn chart_json(e: &Entry) -> Value {
     e.helm_entry(format!("charts/{}", e.file_name()))
 }
@@ -66,8 +73,7 @@ async fn list(
     Path(namespace): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, RepoError> {
-    let caller = caller(&state, &headers, a).await?;
-    authorize(&state, &caller, &namespace_repo(&namespace)?, Action::Pull).await?;
+    let entries = readable_entries(&state, &headers, a, &namespace).await?;
     let params: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect();
     let number = |k: &str, default: usize| -> Result<usize, RepoError> {
@@ -75,7 +81,7 @@ async fn list(
     };
     let (offset, limit) = (number("offset", 0)?, number("limit", usize::MAX)?);
     let mut charts: serde_json::Map<String, Value> = serde_json::Map::new();
-    for e in state.index.entries(state.meta.as_ref(), &namespace).await? {
+    for e in entries {
         charts.entry(e.name.clone()).or_insert_with(|| json!([])).as_array_mut().expect("array").push(chart_json(&e));
     }
     let page: serde_json::Map<String, Value> = charts.into_iter().skip(offset).take(limit).collect();
@@ -88,9 +94,8 @@ async fn versions(
     ClientAddress(a): ClientAddress,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, RepoError> {
-    let caller = caller(&state, &headers, a).await?;
-    authorize(&state, &caller, &namespace_repo(&namespace)?, Action::Pull).await?;
-    let found: Vec<Value> = state.index.entries(state.meta.as_ref(), &namespace).await?.iter().filter(|e| e.name == name).map(chart_json).collect();
+    let entries = readable_entries(&state, &headers, a, &namespace).await?;
+    let found: Vec<Value> = entries.iter().filter(|e| e.name == name).map(chart_json).collect();
     if found.is_empty() {
         return Err(error(StatusCode::NOT_FOUND, format!("chart not found: {name}")));
     }
@@ -103,9 +108,7 @@ async fn version(
     ClientAddress(a): ClientAddress,
     Path((namespace, name, version)): Path<(String, String, String)>,
 ) -> Result<Response, RepoError> {
-    let caller = caller(&state, &headers, a).await?;
-    authorize(&state, &caller, &namespace_repo(&namespace)?, Action::Pull).await?;
-    let entries = state.index.entries(state.meta.as_ref(), &namespace).await?;
+    let entries = readable_entries(&state, &headers, a, &namespace).await?;
     // Newest first: `latest` is the first of the name.
     let found = entries.iter().find(|e| e.name == name && (version == "latest" || e.version == version));
     match found {

@@ -129,9 +129,7 @@ async fn namespace_index(state: AppState, headers: HeaderMap, address: Option<st
     let caller = caller(&state, &headers, address).await?;
     require_pull(&state, &caller, &namespace).await?;
     let rendered = state.index.rendered(state.meta.as_ref(), View::Namespace(&namespace)).await?;
-    if state.index.namespaces(state.meta.as_ref()).await?.iter().all(|n| *n != namespace)
-        && state.auth.store().namespace(&namespace).await?.is_none()
-    {
+    if rendered.empty && state.auth.store().namespace(&namespace).await?.is_none() {
         return Err(RepoError::new(StatusCode::NOT_FOUND, "repository not found"));
     }
     Ok(serve_index(&rendered, json, &headers))
@@ -139,12 +137,7 @@ async fn namespace_index(state: AppState, headers: HeaderMap, address: Option<st
 
 async fn global_index(state: AppState, headers: HeaderMap, address: Option<std::net::IpAddr>, json: bool) -> RepoResult {
     let caller = caller(&state, &headers, address).await?;
-    let mut readable = Vec::new();
-    for namespace in state.index.namespaces(state.meta.as_ref()).await? {
-        if state.auth.permissions(&caller.principal, &namespace).await?.allows(Action::Pull) {
-            readable.push(namespace);
-        }
-    }
+    let readable = super::search::readable_namespaces(&state, &caller).await?;
     let rendered = state.index.rendered(state.meta.as_ref(), View::Global(&readable)).await?;
     Ok(serve_index(&rendered, json, &headers))
 }

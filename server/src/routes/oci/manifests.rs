@@ -87,12 +87,6 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         Reference::Tag(t) => Some(t.as_str()),
     };
     let parsed = manifest::parse(&body, content_type.as_deref()).map_err(|e: ManifestError| OciError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
-    // References first: a chart layer that is not there is MANIFEST_BLOB_UNKNOWN, not a bad pack.
-    for layer in &parsed.layers {
-        if req.state.meta.linked_blob(&name, &layer.digest).await?.is_none() {
-            return Err(registry_core::store::StoreError::MissingReference(layer.digest.clone()).into());
-        }
-    }
     let pack = crate::packs::extract(&req.state, &name, tag, &digest, &parsed).await?.map(|(pack, _)| pack);
     let signature_file = signature_of(&req, &parsed).await?;
     let new = NewManifest {
