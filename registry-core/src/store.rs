@@ -116,6 +116,9 @@ pub enum ChangeKind {
     TagDeleted,
     BlobLinked,
     BlobUnlinked,
+    /// Every derived view (Helm index, search index) is to be rebuilt from the store; its
+    /// repository is empty.
+    Reindex,
 }
 
 impl ChangeKind {
@@ -128,6 +131,7 @@ impl ChangeKind {
             Self::TagDeleted => "tag_deleted",
             Self::BlobLinked => "blob_linked",
             Self::BlobUnlinked => "blob_unlinked",
+            Self::Reindex => "reindex",
         }
     }
 
@@ -140,6 +144,7 @@ impl ChangeKind {
             "tag_deleted" => Self::TagDeleted,
             "blob_linked" => Self::BlobLinked,
             "blob_unlinked" => Self::BlobUnlinked,
+            "reindex" => Self::Reindex,
             _ => return None,
         })
     }
@@ -235,6 +240,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Changes with a sequence number greater than `after`, in order, at most `limit`.
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>>;
     async fn last_change_seq(&self) -> StoreResult<i64>;
+    /// Appends a `Reindex` change: every server following the sequence rebuilds its views.
+    /// Returns its sequence number.
+    async fn request_reindex(&self) -> StoreResult<i64>;
 }
 
 /// Everything the server keeps in its database: OCI metadata and auth records, one backend.

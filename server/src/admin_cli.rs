@@ -125,12 +125,8 @@ pub enum PolicyCommand {
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// TOML configuration file (the server's).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
-    /// sqlite://<path> or postgres://...
-    #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub store: crate::cli::StoreArgs,
     #[command(subcommand)]
     pub command: AdminCommand,
 }

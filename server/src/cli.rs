@@ -24,6 +24,26 @@ pub enum Command {
     Serve(ServeArgs),
     /// Administer users, namespaces, members, tokens, keys and policies; read the audit log.
     Admin(crate::admin_cli::AdminArgs),
+    /// Rebuild the Helm and search indexes from the database, on every server using it.
+    Reindex(StoreArgs),
+}
+
+/// Where a maintenance command finds the store.
+#[derive(Debug, clap::Args)]
+pub struct StoreArgs {
+    /// TOML configuration file (the server's).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// sqlite://<path> or postgres://...
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    #[must_use]
+    pub fn overrides(&self) -> Overrides {
+        Overrides { database_url: self.database_url.clone(), ..Overrides::default() }
+    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -39,6 +39,32 @@ pub struct Config {
     pub packs: registry_core::pack::Limits,
     #[serde(default)]
     pub chartmuseum: ChartMuseumConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Where the full-text index lives (one directory per server process; rebuilt from the
+    /// database when missing or stale).
+    pub index_dir: PathBuf,
+    /// Keep the index in memory instead (rebuilt at every start).
+    pub in_memory: bool,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { index_dir: PathBuf::from("./data/search"), in_memory: false }
+    }
+}
+
+impl SearchConfig {
+    /// The index directory, `None` for an in-memory index.
+    #[must_use]
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        (!self.in_memory).then_some(self.index_dir.as_path())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +205,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             packs: registry_core::pack::Limits::default(),
             chartmuseum: ChartMuseumConfig::default(),
+            search: SearchConfig::default(),
         }
     }
 }

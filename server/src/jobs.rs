@@ -23,3 +23,16 @@ pub async fn expire_uploads_forever(state: AppState) {
         }
     }
 }
+
+/// Keeps the Helm and search indexes current with the store even when no request asks, so a
+/// push through another replica is searchable here within a second.
+pub async fn follow_changes_forever(state: AppState) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = state.index.refresh(state.meta.as_ref()).await {
+            tracing::warn!(error = %e, "following the store's changes failed");
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod jobs;
 pub mod packs;
+pub mod reindex;
 pub mod routes;
 pub mod serve;
 pub mod state;

@@ -4,64 +4,52 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use sherpack_registry::cli::{Cli, Command};
+use sherpack_registry::config::Overrides;
 use sherpack_registry::{Config, serve, telemetry};
 
 /// Exit code for a configuration the operator must fix.
 const EXIT_CONFIG: u8 = 2;
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Admin(args) => {
-            let overrides = sherpack_registry::config::Overrides { database_url: args.database_url.clone(), ..Default::default() };
-            let config = match Config::load(args.config.as_deref(), std::env::vars(), &overrides) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_CONFIG);
-                }
-            };
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(sherpack_registry::admin_cli::run(&config, args.command)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+fn load(file: Option<&std::path::Path>, overrides: &Overrides) -> Result<Config, ExitCode> {
+    Config::load(file, std::env::vars(), overrides).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+/// Runs a command to completion on a new runtime; an error is printed as one line.
+fn block_on<T, E: std::fmt::Display>(work: impl Future<Output = Result<T, E>>, done: impl FnOnce(T)) -> ExitCode {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
         }
-        Command::Serve(args) => {
-            let config =
-                match Config::load(args.config.as_deref(), std::env::vars(), &args.overrides()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::from(EXIT_CONFIG);
-                    }
-                };
-            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            telemetry::init(&config.log);
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+    };
+    match runtime.block_on(work) {
+        Ok(value) => {
+            done(value);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Admin(args) => load(args.store.config.as_deref(), &args.store.overrides())
+            .map(|config| block_on(sherpack_registry::admin_cli::run(&config, args.command), |()| {})),
+        Command::Reindex(args) => load(args.config.as_deref(), &args.overrides())
+            .map(|config| block_on(sherpack_registry::reindex::run(&config), |outcome| print!("{outcome}"))),
+        Command::Serve(args) => load(args.config.as_deref(), &args.overrides()).map(|config| {
+            telemetry::init(&config.log);
+            block_on(serve::run(config), |()| {})
+        }),
+    };
+    result.unwrap_or_else(|code| code)
 }

@@ -34,6 +34,8 @@ pub enum StartError {
     Tls(std::io::Error),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Search(String),
 }
 
 /// Opens both stores named by the configuration.
@@ -50,12 +52,13 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         })?;
     let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
     let auth = crate::auth::Auth::open(store.clone(), &config.auth, config.listen).await?;
+    let index = crate::packs::index::IndexCache::for_store(store.as_ref(), &config.search).await.map_err(StartError::Search)?;
     Ok(AppState {
         config: Arc::new(config),
         meta: store,
         blobs,
         auth,
-        index: Arc::default(),
+        index: Arc::new(index),
     })
 }
 
@@ -70,6 +73,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let state = open_state(config).await?;
     tokio::spawn(crate::jobs::expire_uploads_forever(state.clone()));
     tokio::spawn(crate::auth::refresh_forever(state.auth.clone()));
+    tokio::spawn(crate::jobs::follow_changes_forever(state.clone()));
     let app = routes::build_router(state);
 
     let listener = std::net::TcpListener::bind(listen).map_err(|source| StartError::Bind {

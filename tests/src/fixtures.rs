@@ -58,13 +58,58 @@ pub fn sherpack_archive(name: &str, version: &str, filler: usize) -> Vec<u8> {
 /// A Sherpack pack archive with the given description, keywords and deprecation flag.
 #[must_use]
 pub fn pack_archive(name: &str, version: &str, description: &str, keywords: &[&str], deprecated: bool, filler: usize) -> Vec<u8> {
-    let pack = format!(
-        "apiVersion: sherpack/v1\nkind: application\nmetadata:\n  name: {name}\n  version: {version}\n  description: \"{description}\"\n  keywords: [{}]\n  deprecated: {deprecated}\n",
-        keywords.join(", ")
-    );
+    spec_archive(&PackSpec { description, keywords, deprecated, filler, ..PackSpec::new(name, version) })
+}
+
+/// What a generated chart or pack says about itself.
+#[derive(Debug, Clone)]
+pub struct PackSpec<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    /// A Helm chart (`<name>/Chart.yaml`) rather than a Sherpack pack (`Pack.yaml`).
+    pub helm: bool,
+    pub description: &'a str,
+    pub keywords: &'a [&'a str],
+    pub maintainers: &'a [&'a str],
+    pub deprecated: bool,
+    pub readme: Option<&'a str>,
+    pub annotations: &'a [(&'a str, &'a str)],
+    /// Bytes of incompressible filler in an extra file.
+    pub filler: usize,
+}
+
+impl<'a> PackSpec<'a> {
+    #[must_use]
+    pub fn new(name: &'a str, version: &'a str) -> Self {
+        Self { name, version, helm: false, description: "", keywords: &[], maintainers: &[], deprecated: false, readme: None, annotations: &[], filler: 0 }
+    }
+}
+
+/// The archive a spec describes, in the layout of its kind. The metadata is written as JSON,
+/// which is YAML too, so any text is quoted correctly.
+#[must_use]
+pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
+    let maintainers: Vec<serde_json::Value> = spec.maintainers.iter().map(|m| serde_json::json!({ "name": m })).collect();
+    let annotations: serde_json::Map<String, serde_json::Value> = spec.annotations.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+    let fields = serde_json::json!({
+        "name": spec.name,
+        "version": spec.version,
+        "description": spec.description,
+        "keywords": spec.keywords,
+        "maintainers": maintainers,
+        "deprecated": spec.deprecated,
+        "annotations": annotations,
+    });
+    let (meta_file, meta) = if spec.helm {
+        let mut chart = fields;
+        chart["apiVersion"] = "v2".into();
+        ("Chart.yaml", chart)
+    } else {
+        ("Pack.yaml", serde_json::json!({ "apiVersion": "sherpack/v1", "kind": "application", "metadata": fields }))
+    };
     // A simple generator: incompressible enough, and the same every run.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..filler)
+    let noise: Vec<u8> = (0..spec.filler)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -72,14 +117,26 @@ pub fn pack_archive(name: &str, version: &str, description: &str, keywords: &[&s
             x.to_le_bytes()[0]
         })
         .collect();
-    let files: [(&str, &[u8]); 5] = [
-        ("MANIFEST", b"sherpack-manifest-version: 1\n"),
-        ("Pack.yaml", pack.as_bytes()),
-        ("values.yaml", b"replicas: 1\n"),
-        ("templates/deployment.yaml", b"kind: Deployment\n"),
-        ("files/blob.bin", &noise),
+    let meta = meta.to_string();
+    // Helm charts sit under one top directory; packs at the archive root.
+    let dir = if spec.helm { format!("{}/", spec.name) } else { String::new() };
+    let path = |file: &str| format!("{dir}{file}");
+    let mut files: Vec<(String, &[u8])> = vec![
+        (path(meta_file), meta.as_bytes()),
+        (path("values.yaml"), b"replicas: 1\n"),
+        (path("templates/deployment.yaml"), b"kind: Deployment\n"),
     ];
-    tar_gz(&files)
+    if !spec.helm {
+        files.insert(0, (path("MANIFEST"), b"sherpack-manifest-version: 1\n"));
+    }
+    if let Some(readme) = spec.readme {
+        files.push((path("README.md"), readme.as_bytes()));
+    }
+    if spec.filler > 0 {
+        files.push((path("files/blob.bin"), &noise));
+    }
+    let entries: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+    tar_gz(&entries)
 }
 
 /// A gzip tar of `(path, contents)`, each path written into its header as given (so tests can

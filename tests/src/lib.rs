@@ -8,5 +8,6 @@ pub mod oci;
 pub mod postgres;
 pub mod s3;
 pub mod server;
+pub mod signing;
 pub mod tls;
 pub mod tools;

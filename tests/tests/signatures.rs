@@ -8,28 +8,7 @@ use sherpack_test_support::auth::{Cred, Tenants};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, upload_chart_blobs};
 use sherpack_test_support::oci::{OCI_MANIFEST, Oci, digest};
 use sherpack_test_support::server::ServerOptions;
-
-struct Key {
-    pk: minisign::PublicKey,
-    sk: minisign::SecretKey,
-}
-
-fn keygen() -> Key {
-    let kp = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
-    Key { pk: kp.pk, sk: kp.sk }
-}
-
-/// A `.minisig` of `data` with the upstream client's trusted comment.
-fn sign(key: &Key, data: &[u8], name: &str, version: &str) -> Vec<u8> {
-    let comment = format!("sherpack:{name} v{version} digest:{}", &digest(data)[7..23]);
-    let sig = minisign::sign(Some(&key.pk), &key.sk, std::io::Cursor::new(data), Some(&comment), None).unwrap();
-    sig.to_string().into_bytes()
-}
-
-async fn trust(t: &Tenants, key: &Key, name: &str) {
-    let body = json!({ "name": name, "public_key": key.pk.to_base64() });
-    t.api.expect(&Cred::user("alice"), Method::POST, "/api/v1/namespaces/team/keys", Some(body), 201).await;
-}
+use sherpack_test_support::signing::{keygen, sign, trust};
 
 async fn upload(t: &Tenants, archive: &[u8], signature: Option<Vec<u8>>) -> (u16, Value) {
     let mut form = reqwest::multipart::Form::new().part("chart", reqwest::multipart::Part::bytes(archive.to_vec()).file_name("pack.tgz"));

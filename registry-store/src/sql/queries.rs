@@ -99,14 +99,14 @@ async fn ensure_repository(tx: &mut Tx, repo: &RepoName, now: Millis) -> StoreRe
 async fn record_change(
     tx: &mut Tx,
     kind: ChangeKind,
-    repo: &RepoName,
+    repo: &str,
     digest: Option<&Digest>,
     tag: Option<&str>,
     now: Millis,
 ) -> StoreResult<()> {
     sqlx::query("INSERT INTO changes (kind, repository, digest, tag, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(kind.as_str())
-        .bind(repo.as_str())
+        .bind(repo)
         .bind(digest.map(ToString::to_string))
         .bind(tag)
         .bind(now)
@@ -138,7 +138,7 @@ async fn upsert_tag(tx: &mut Tx, repo_id: i64, repo: &RepoName, tag: &str, diges
     .execute(&mut **tx)
     .await
     .map_err(db_err)?;
-    record_change(tx, ChangeKind::TagSet, repo, Some(digest), Some(tag), now).await
+    record_change(tx, ChangeKind::TagSet, repo.as_str(), Some(digest), Some(tag), now).await
 }
 
 async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<()> {
@@ -176,7 +176,7 @@ async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, 
         .map_err(db_err)?
         .rows_affected();
         if linked > 0 {
-            record_change(tx, ChangeKind::BlobLinked, repo, Some(digest), None, now).await?;
+            record_change(tx, ChangeKind::BlobLinked, repo.as_str(), Some(digest), None, now).await?;
         }
     Ok(())
 }
@@ -249,7 +249,7 @@ impl registry_core::store::MetadataStore for Store {
         .rows_affected()
             > 0;
         if removed {
-            record_change(&mut tx, ChangeKind::BlobUnlinked, repo, Some(digest), None, now).await?;
+            record_change(&mut tx, ChangeKind::BlobUnlinked, repo.as_str(), Some(digest), None, now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(removed)
@@ -305,7 +305,7 @@ impl registry_core::store::MetadataStore for Store {
                 .await
                 .map_err(db_err)?;
             }
-            record_change(&mut tx, ChangeKind::ManifestPut, repo, Some(&manifest.digest), None, now).await?;
+            record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), Some(&manifest.digest), None, now).await?;
         }
         if let Some(pack) = &manifest.pack {
             sqlx::query(
@@ -377,9 +377,9 @@ impl registry_core::store::MetadataStore for Store {
             > 0;
         if removed {
             for (tag,) in &tags {
-                record_change(&mut tx, ChangeKind::TagDeleted, repo, Some(digest), Some(tag), now).await?;
+                record_change(&mut tx, ChangeKind::TagDeleted, repo.as_str(), Some(digest), Some(tag), now).await?;
             }
-            record_change(&mut tx, ChangeKind::ManifestDeleted, repo, Some(digest), None, now).await?;
+            record_change(&mut tx, ChangeKind::ManifestDeleted, repo.as_str(), Some(digest), None, now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(removed)
@@ -457,7 +457,7 @@ impl registry_core::store::MetadataStore for Store {
         .await
         .map_err(db_err)?;
         if let Some((digest,)) = &row {
-            record_change(&mut tx, ChangeKind::TagDeleted, repo, Some(&parse_digest(digest)?), Some(tag), now).await?;
+            record_change(&mut tx, ChangeKind::TagDeleted, repo.as_str(), Some(&parse_digest(digest)?), Some(tag), now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(row.is_some())
@@ -581,7 +581,7 @@ impl registry_core::store::MetadataStore for Store {
         .map_err(db_err)?
         .rows_affected();
         if updated > 0 {
-            record_change(&mut tx, ChangeKind::ManifestPut, repo, None, Some(version), now).await?;
+            record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), None, Some(version), now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(updated > 0)
@@ -608,6 +608,14 @@ impl registry_core::store::MetadataStore for Store {
     async fn last_change_seq(&self) -> StoreResult<i64> {
         let (seq,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(&self.read).await.map_err(db_err)?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn request_reindex(&self) -> StoreResult<i64> {
+        let mut tx = begin_write(&self.write).await?;
+        record_change(&mut tx, ChangeKind::Reindex, "", None, None, now_millis()).await?;
+        let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
         Ok(seq.unwrap_or(0))
     }
 }

@@ -290,34 +290,82 @@ pub struct IndexCache {
     search: Arc<super::search::SearchIndex>,
     /// Search index updates, in change order, applied by one worker thread: a Tantivy commit
     /// takes tens of milliseconds and must not hold up index fetches.
-    search_updates: std::sync::mpsc::Sender<(i64, ForSearch)>,
+    search_updates: std::sync::mpsc::Sender<SearchUpdate>,
     /// The change sequence number the search index has caught up with.
     search_applied: tokio::sync::watch::Receiver<i64>,
-}
-
-impl Default for IndexCache {
-    fn default() -> Self {
-        let search = Arc::new(super::search::SearchIndex::new().expect("an in-memory search index"));
-        let (updates, queue) = std::sync::mpsc::channel::<(i64, ForSearch)>();
-        let (applied_tx, applied) = tokio::sync::watch::channel(0);
-        let worker = Arc::clone(&search);
-        std::thread::Builder::new()
-            .name("search-index".into())
-            .spawn(move || {
-                for (seq, batch) in queue {
-                    if let Err(e) = worker.replace(&batch) {
-                        tracing::error!("updating the search index failed: {e}");
-                    }
-                    applied_tx.send_replace(seq);
-                }
-            })
-            .expect("spawning the search index worker");
-        Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied }
-    }
+    /// The change the search index on disk reflected when opened (`None`: empty, rebuild).
+    search_opened_at: Option<i64>,
 }
 
 /// Versions of each repository newest first, with their READMEs, for the search index.
 type ForSearch = Vec<(String, super::search::Versions)>;
+
+/// Work for the search index worker: these repositories' versions (or, with `all`, every
+/// repository's), current as of change `seq`.
+struct SearchUpdate {
+    seq: i64,
+    all: bool,
+    repositories: ForSearch,
+}
+
+impl Default for IndexCache {
+    /// With the search index in memory.
+    fn default() -> Self {
+        Self::open(None, "").expect("an in-memory search index")
+    }
+}
+
+/// The setting naming a database, so a search index built from another one is rebuilt.
+const STORE_ID_SETTING: &str = "store_id";
+
+impl IndexCache {
+    /// The indexes for the store, with the search index where the configuration puts it.
+    pub async fn for_store(store: &dyn registry_core::store::RegistryStore, config: &crate::config::SearchConfig) -> Result<Self, String> {
+        let store_id = store
+            .setting_or_insert(STORE_ID_SETTING, &crate::auth::credentials::new_signing_secret()[..32])
+            .await
+            .map_err(|e| format!("reading the store id: {e}"))?;
+        Self::open(config.dir(), &store_id)
+    }
+
+    /// The Helm index (filled on first use) and the search index kept in `search_dir`, or in
+    /// memory; `store_id` names the database, so an index written from another is rebuilt.
+    pub fn open(search_dir: Option<&std::path::Path>, store_id: &str) -> Result<Self, String> {
+        let (search, opened_at) = super::search::SearchIndex::open(search_dir, store_id)?;
+        let search = Arc::new(search);
+        let (updates, queue) = std::sync::mpsc::channel::<SearchUpdate>();
+        let (applied_tx, applied) = tokio::sync::watch::channel(opened_at.unwrap_or(0));
+        let worker = Arc::clone(&search);
+        std::thread::Builder::new()
+            .name("search-index".into())
+            .spawn(move || {
+                for update in queue {
+                    let started = std::time::Instant::now();
+                    if let Err(e) = worker.apply(&update.repositories, update.all, update.seq) {
+                        tracing::error!("updating the search index failed: {e}");
+                    }
+                    if update.all {
+                        tracing::info!(documents = worker.documents(), seconds = started.elapsed().as_secs_f64(), "search index rebuilt");
+                    }
+                    applied_tx.send_replace(update.seq);
+                }
+            })
+            .map_err(|e| format!("spawning the search index worker: {e}"))?;
+        Ok(Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied, search_opened_at: opened_at })
+    }
+
+    /// The search index, for statistics.
+    #[must_use]
+    pub fn search_index(&self) -> &super::search::SearchIndex {
+        &self.search
+    }
+
+    /// The change sequence number the search index has applied.
+    #[must_use]
+    pub fn search_seq(&self) -> i64 {
+        *self.search_applied.borrow()
+    }
+}
 
 fn group_for_search(records: Vec<PackRecord>) -> ForSearch {
     let mut by_repo: BTreeMap<String, Vec<(Entry, Option<String>)>> = BTreeMap::new();
@@ -330,6 +378,28 @@ fn group_for_search(records: Vec<PackRecord>) -> ForSearch {
     by_repo.into_iter().collect()
 }
 
+/// The repositories touched by the changes after `after` (up to `last`), or `None` when one
+/// of them asks for a full rebuild.
+async fn touched_since(store: &dyn MetadataStore, mut after: i64) -> Result<(Option<std::collections::BTreeSet<String>>, i64, i64), StoreError> {
+    let mut touched = std::collections::BTreeSet::new();
+    let mut at = 0;
+    let mut rebuild = false;
+    loop {
+        let changes = store.changes_since(after, 1000).await?;
+        let Some(last) = changes.last() else { break };
+        after = last.seq;
+        at = last.at;
+        for change in changes {
+            if change.kind == registry_core::store::ChangeKind::Reindex {
+                rebuild = true;
+            } else {
+                touched.insert(change.repository);
+            }
+        }
+    }
+    Ok(((!rebuild).then_some(touched), after, at))
+}
+
 /// What one view of the index shows: a namespace's repository, or every readable namespace.
 pub enum View<'a> {
     Namespace(&'a str),
@@ -337,31 +407,55 @@ pub enum View<'a> {
 }
 
 impl IndexCache {
-    /// Applies the changes committed since the last call; loads everything the first time.
+    /// Applies the changes committed since the last call; loads everything the first time
+    /// and after a `Reindex` change.
     async fn catch_up(&self, inner: &mut Inner, store: &dyn MetadataStore) -> Result<(), StoreError> {
         let last = store.last_change_seq().await?;
         if inner.loaded && last <= inner.seq {
             return Ok(());
         }
-        if !inner.loaded {
-            let grouped = group_for_search(store.packs(None).await?);
-            inner.repos = grouped.iter().map(|(repo, versions)| (repo.clone(), versions.iter().map(|(e, _)| e.clone()).collect())).collect();
-            let _ = self.search_updates.send((last, grouped));
-            inner.seq = last;
-            inner.loaded = true;
-            inner.last_change_at = crate::auth::now_millis();
-            inner.rendered.clear();
-            inner.fragments.clear();
-            return Ok(());
+        if inner.loaded {
+            let (touched, seq, at) = touched_since(store, inner.seq).await?;
+            if let Some(touched) = touched {
+                inner.seq = seq;
+                inner.last_change_at = at;
+                return self.reload(inner, store, touched).await;
+            }
+            tracing::info!(seq, "reindex requested: rebuilding the Helm and search indexes");
         }
-        let mut touched = std::collections::BTreeSet::new();
-        loop {
-            let changes = store.changes_since(inner.seq, 1000).await?;
-            let Some(last_change) = changes.last() else { break };
-            inner.seq = last_change.seq;
-            inner.last_change_at = last_change.at;
-            touched.extend(changes.into_iter().map(|c| c.repository));
-        }
+        // Everything, once: the Helm index in memory, and the search index unless the one on
+        // disk only needs the changes made since it was written.
+        let grouped = group_for_search(store.packs(None).await?);
+        inner.repos = grouped.iter().map(|(repo, versions)| (repo.clone(), versions.iter().map(|(e, _)| e.clone()).collect())).collect();
+        let on_disk = match (inner.loaded, self.search_opened_at) {
+            (false, Some(opened)) if opened <= last => touched_since(store, opened).await?.0,
+            _ => None,
+        };
+        let update = match on_disk {
+            Some(touched) => {
+                let mut current: BTreeMap<String, super::search::Versions> = grouped.into_iter().collect();
+                let repositories = touched
+                    .into_iter()
+                    .map(|r| {
+                        let versions = current.remove(&r).unwrap_or_default();
+                        (r, versions)
+                    })
+                    .collect();
+                SearchUpdate { seq: last, all: false, repositories }
+            }
+            None => SearchUpdate { seq: last, all: true, repositories: grouped },
+        };
+        let _ = self.search_updates.send(update);
+        inner.seq = last;
+        inner.loaded = true;
+        inner.last_change_at = crate::auth::now_millis();
+        inner.rendered.clear();
+        inner.fragments.clear();
+        Ok(())
+    }
+
+    /// Reloads the touched repositories from the store into both indexes.
+    async fn reload(&self, inner: &mut Inner, store: &dyn MetadataStore, touched: std::collections::BTreeSet<String>) -> Result<(), StoreError> {
         let mut reindex: ForSearch = Vec::new();
         for repository in touched {
             let mut grouped = group_for_search(store.packs(Some(&repository)).await?);
@@ -382,8 +476,27 @@ impl IndexCache {
             }
         }
         // Sent even when empty: searches wait for the worker to reach this sequence number.
-        let _ = self.search_updates.send((inner.seq, reindex));
+        let _ = self.search_updates.send(SearchUpdate { seq: inner.seq, all: false, repositories: reindex });
         Ok(())
+    }
+
+    /// Applies whatever changed in the store (run periodically, so an idle replica keeps up).
+    pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await
+    }
+
+    /// Waits until the search index reflects every change applied so far (at most
+    /// `timeout`); false when it did not get there.
+    pub async fn wait_for_search(&self, store: &dyn MetadataStore, timeout: std::time::Duration) -> Result<bool, StoreError> {
+        let target = {
+            let mut inner = self.inner.lock().await;
+            self.catch_up(&mut inner, store).await?;
+            inner.seq
+        };
+        let mut applied = self.search_applied.clone();
+        let waited = tokio::time::timeout(timeout, applied.wait_for(|seq| *seq >= target)).await;
+        Ok(matches!(waited, Ok(Ok(_))))
     }
 
     /// The index for a view, current with the store.
@@ -439,35 +552,34 @@ impl IndexCache {
         Ok(rendered)
     }
 
-    /// Searches the latest versions in `namespaces` (current with the store).
-    pub async fn search(
-        &self,
-        store: &dyn MetadataStore,
-        query: &str,
-        namespaces: &[String],
-        offset: usize,
-        limit: usize,
-    ) -> Result<(Vec<super::search::Hit>, usize), StoreError> {
-        let target = {
-            let mut inner = self.inner.lock().await;
-            self.catch_up(&mut inner, store).await?;
-            inner.seq
-        };
-        // Read-after-write: wait until the worker applied everything caught up so far.
-        let mut applied = self.search_applied.clone();
-        let reached = {
-            let waited = tokio::time::timeout(std::time::Duration::from_secs(10), applied.wait_for(|seq| *seq >= target)).await;
-            matches!(waited, Ok(Ok(_)))
-        };
-        if !reached {
-            tracing::warn!(target, "the search index is behind the store");
-        }
+    /// Runs a search once the index reflects the store (read-after-write).
+    pub async fn search(&self, store: &dyn MetadataStore, request: super::search::Request) -> Result<super::search::Results, StoreError> {
+        self.search_current(store).await?;
         let search = Arc::clone(&self.search);
-        let (query, namespaces) = (query.to_owned(), namespaces.to_vec());
-        tokio::task::spawn_blocking(move || search.search(&query, &namespaces, offset, limit))
+        tokio::task::spawn_blocking(move || search.search(&request))
             .await
             .map_err(|e| StoreError::Backend(format!("search: {e}")))?
             .map_err(|e| StoreError::Backend(format!("search: {e}")))
+    }
+
+    /// Name completions for a prefix, in `namespaces`.
+    pub async fn suggest(&self, store: &dyn MetadataStore, prefix: &str, namespaces: Vec<String>, limit: usize) -> Result<Vec<super::search::Hit>, StoreError> {
+        self.search_current(store).await?;
+        let search = Arc::clone(&self.search);
+        let prefix = prefix.to_owned();
+        tokio::task::spawn_blocking(move || search.suggest(&prefix, &namespaces, limit))
+            .await
+            .map_err(|e| StoreError::Backend(format!("search: {e}")))?
+            .map_err(|e| StoreError::Backend(format!("search: {e}")))
+    }
+
+    async fn search_current(&self, store: &dyn MetadataStore) -> Result<(), StoreError> {
+        // A commit takes tens of milliseconds; a full rebuild may take longer, and then the
+        // search answers from the previous index rather than wait.
+        if !self.wait_for_search(store, std::time::Duration::from_secs(5)).await? {
+            tracing::warn!("the search index is behind the store");
+        }
+        Ok(())
     }
 
     /// Namespaces that hold at least one pack.

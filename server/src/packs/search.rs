@@ -1,31 +1,44 @@
-//! Full-text search over pack versions: a Tantivy index in memory, kept current by the same
-//! change-sequence follower as the Helm index (a search after a push's 201 sees it), rebuilt
-//! from the store at start. Fields by weight: name, then description and repository, then
-//! keywords, maintainers and annotations, then the README. Every term must match somewhere;
-//! the last one also as a prefix, longer ones also with one typo. Ranking: an exact name
-//! first, then names starting with the query, deprecated packs after current ones, then
-//! relevance, then recency.
+//! Full-text search over pack versions: a Tantivy index on disk (or in memory), kept current
+//! by the same change-sequence follower as the Helm index, each commit recording the change
+//! sequence number it reflects so a restart only applies what changed since. Fields by weight:
+//! name, then display name, description and repository, then keywords, maintainers and
+//! annotations, then the README. Every word must match somewhere; the last one also as a
+//! prefix, longer ones also with typos; `"quoted words"` match as a phrase. Ranking: an exact
+//! name first, then the name with a typo, then names starting with the query, deprecated
+//! packs after current ones, then relevance, then recency.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Mutex;
 
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
-use tantivy::schema::{Field, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value as _};
-use tantivy::{Index, IndexReader, IndexWriter, Term, doc};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
+use tantivy::columnar::StrColumn;
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value as _};
+use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, SegmentReader, Term, doc};
 
 use super::index::Entry;
 
 /// A repository's versions, newest first, each with its README.
 pub type Versions = Vec<(Entry, Option<String>)>;
 
-/// Most terms of a query used; the rest are ignored.
+/// Most words of a query used; the rest are ignored.
 const MAX_TERMS: usize = 16;
-/// Longest term used.
+/// Longest word used.
 const MAX_TERM_LEN: usize = 64;
+/// Bumped whenever the schema or what goes into a document changes: an index written with
+/// another version is rebuilt at start.
+const SCHEMA_VERSION: u32 = 2;
+/// Deepest page served; a later offset gets an empty page (and the total).
+const MAX_OFFSET: usize = 100_000;
+/// The annotation a display name is read from (Artifact Hub's).
+const DISPLAY_NAME: &str = "artifacthub.io/displayName";
 
 struct Fields {
     name: Field,
     name_exact: Field,
+    display_name: Field,
     description: Field,
     repository_text: Field,
     keywords: Field,
@@ -37,16 +50,56 @@ struct Fields {
     version: Field,
     app_version: Field,
     deprecated: Field,
+    signed: Field,
+    signature: Field,
     latest: Field,
     updated: Field,
     kind: Field,
 }
 
+impl Fields {
+    fn schema() -> (Schema, Self) {
+        let mut b = Schema::builder();
+        let fields = Self {
+            name: b.add_text_field("name", TEXT | STORED),
+            name_exact: b.add_text_field("name_exact", STRING | FAST),
+            display_name: b.add_text_field("display_name", TEXT | STORED),
+            description: b.add_text_field("description", TEXT | STORED),
+            repository_text: b.add_text_field("repository_text", TEXT),
+            keywords: b.add_text_field("keywords", TEXT),
+            maintainers: b.add_text_field("maintainers", TEXT),
+            annotations: b.add_text_field("annotations", TEXT),
+            readme: b.add_text_field("readme", TEXT),
+            namespace: b.add_text_field("namespace", STRING | STORED | FAST),
+            repository: b.add_text_field("repository", STRING | STORED),
+            version: b.add_text_field("version", STORED),
+            app_version: b.add_text_field("app_version", STORED),
+            deprecated: b.add_u64_field("deprecated", INDEXED | STORED | FAST),
+            signed: b.add_u64_field("signed", INDEXED | STORED | FAST),
+            signature: b.add_text_field("signature", STORED),
+            latest: b.add_u64_field("latest", INDEXED),
+            updated: b.add_i64_field("updated", STORED | FAST),
+            kind: b.add_text_field("kind", STRING | STORED | FAST),
+        };
+        (b.build(), fields)
+    }
+}
+
+/// What a commit records: which schema wrote the index and which change it reflects.
+#[derive(Serialize, Deserialize)]
+struct Payload {
+    schema: u32,
+    /// The database the index was built from.
+    store: String,
+    seq: i64,
+}
+
 pub struct SearchIndex {
-    index: Index,
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    dir: Option<std::path::PathBuf>,
+    store_id: String,
 }
 
 /// One search result: the latest version of a pack.
@@ -55,13 +108,87 @@ pub struct Hit {
     pub repository: String,
     pub namespace: String,
     pub name: String,
+    pub display_name: Option<String>,
     pub version: String,
     pub app_version: Option<String>,
     pub description: Option<String>,
     pub kind: String,
     pub deprecated: bool,
+    /// Signature status (`verified`, `unverified`, `invalid`, ...) when the pack has one.
+    pub signature: Option<String>,
+    /// Milliseconds since the epoch.
     pub updated: i64,
-    pub score: f32,
+}
+
+impl Hit {
+    /// Signed with a key the namespace trusts.
+    #[must_use]
+    pub fn signed(&self) -> bool {
+        self.signature.as_deref() == Some(SIGNED)
+    }
+}
+
+/// The signature status that counts as signed.
+const SIGNED: &str = "verified";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Relevance,
+    LastUpdated,
+    Name,
+}
+
+/// A search: the words, where to look, which filters, which page.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub query: String,
+    /// Namespaces searched (already limited to those the caller may read).
+    pub namespaces: Vec<String>,
+    /// `helm` / `sherpack`; empty: both.
+    pub kinds: Vec<String>,
+    /// `Some(false)`: current packs only, `Some(true)`: deprecated only, `None`: both.
+    pub deprecated: Option<bool>,
+    pub signed: Option<bool>,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+    /// Count matches per namespace, kind, deprecation and signature (over the words and the
+    /// readable namespaces, before the other filters).
+    pub facets: bool,
+}
+
+impl Request {
+    #[must_use]
+    pub fn new(query: &str, namespaces: Vec<String>) -> Self {
+        Self {
+            query: query.to_owned(),
+            namespaces,
+            kinds: Vec::new(),
+            deprecated: None,
+            signed: None,
+            sort: Sort::Relevance,
+            offset: 0,
+            limit: 20,
+            facets: false,
+        }
+    }
+}
+
+/// Match counts per facet value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facets {
+    pub namespaces: BTreeMap<String, u64>,
+    pub kinds: BTreeMap<String, u64>,
+    pub deprecated: u64,
+    pub signed: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Results {
+    pub hits: Vec<Hit>,
+    /// Matches in all pages.
+    pub total: usize,
+    pub facets: Option<Facets>,
 }
 
 /// Typos allowed grow with the word: none under 5 letters, one, two from 9.
@@ -89,41 +216,113 @@ fn levenshtein(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn tokens(query: &str) -> Vec<String> {
-    query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
+/// Lowercase words, as the default tokenizer splits them.
+fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty() && t.len() <= MAX_TERM_LEN)
         .map(str::to_lowercase)
-        .filter(|t| t.len() <= MAX_TERM_LEN)
-        .take(MAX_TERMS)
-        .collect()
+}
+
+/// A part of a query: a word, or words in quotes.
+#[derive(Debug, PartialEq, Eq)]
+enum Part {
+    Word(String),
+    Phrase(Vec<String>),
+}
+
+/// Splits a query into words and quoted phrases (an unclosed quote runs to the end; a quoted
+/// single word matches exactly, without prefix or typos). Query syntax is otherwise text.
+fn parse(query: &str) -> Vec<Part> {
+    let mut parts = Vec::new();
+    for (i, segment) in query.split('"').enumerate() {
+        if i % 2 == 0 {
+            parts.extend(tokens(segment).map(Part::Word));
+        } else {
+            let words: Vec<String> = tokens(segment).collect();
+            if !words.is_empty() {
+                parts.push(Part::Phrase(words));
+            }
+        }
+    }
+    parts.truncate(MAX_TERMS);
+    parts
+}
+
+fn boxed(q: impl Query) -> Box<dyn Query> {
+    Box::new(q)
+}
+
+fn term_query(field: Field, text: &str) -> Box<dyn Query> {
+    boxed(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::WithFreqs))
+}
+
+fn any_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    boxed(BooleanQuery::new(queries.into_iter().map(|q| (Occur::Should, q)).collect()))
+}
+
+fn all_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    boxed(BooleanQuery::new(queries.into_iter().map(|q| (Occur::Must, q)).collect()))
+}
+
+/// How well a name answers the query, for the ranking tiers: the exact name, the name with a
+/// typo, a name starting with the query, anything else.
+fn name_tier(name: &str, exact: &str, typos: u8) -> u8 {
+    if exact.is_empty() {
+        0
+    } else if name == exact {
+        3
+    } else if typos > 0 && levenshtein(name, exact) <= usize::from(typos) {
+        2
+    } else {
+        u8::from(name.starts_with(exact))
+    }
+}
+
+/// The string a document holds in a str fast field (its first value).
+fn str_value(column: Option<&StrColumn>, doc: DocId, buffer: &mut String) {
+    buffer.clear();
+    if let Some(ord) = column.and_then(|c| c.term_ords(doc).next()) {
+        let _ = column.expect("present").ord_to_str(ord, buffer);
+    }
 }
 
 impl SearchIndex {
-    pub fn new() -> tantivy::Result<Self> {
-        let mut builder = Schema::builder();
-        let fields = Fields {
-            name: builder.add_text_field("name", TEXT | STORED),
-            name_exact: builder.add_text_field("name_exact", STRING),
-            description: builder.add_text_field("description", TEXT | STORED),
-            repository_text: builder.add_text_field("repository_text", TEXT),
-            keywords: builder.add_text_field("keywords", TEXT),
-            maintainers: builder.add_text_field("maintainers", TEXT),
-            annotations: builder.add_text_field("annotations", TEXT),
-            readme: builder.add_text_field("readme", TEXT),
-            namespace: builder.add_text_field("namespace", STRING | STORED),
-            repository: builder.add_text_field("repository", STRING | STORED),
-            version: builder.add_text_field("version", STORED),
-            app_version: builder.add_text_field("app_version", STORED),
-            deprecated: builder.add_u64_field("deprecated", tantivy::schema::INDEXED | STORED),
-            latest: builder.add_u64_field("latest", tantivy::schema::INDEXED),
-            updated: builder.add_i64_field("updated", STORED | tantivy::schema::FAST),
-            kind: builder.add_text_field("kind", STRING | STORED),
+    /// The index in `dir` (created, or rebuilt empty when it is missing, unreadable or written
+    /// with another schema), or in memory; and the change sequence number it reflects.
+    pub fn open(dir: Option<&Path>, store_id: &str) -> Result<(Self, Option<i64>), String> {
+        let (schema, fields) = Fields::schema();
+        let (index, seq) = match dir {
+            None => (Index::create_in_ram(schema), None),
+            Some(dir) => {
+                let existing = Index::open_in_dir(dir).ok().and_then(|index| {
+                    let payload: Payload = serde_json::from_str(index.load_metas().ok()?.payload.as_deref()?).ok()?;
+                    (payload.schema == SCHEMA_VERSION && payload.store == store_id).then_some((index, payload.seq))
+                });
+                if let Some((index, seq)) = existing {
+                    (index, Some(seq))
+                } else {
+                    if dir.exists() {
+                        tracing::info!(dir = %dir.display(), "the search index is stale or unreadable: rebuilding it");
+                        std::fs::remove_dir_all(dir).map_err(|e| format!("removing the stale search index {}: {e}", dir.display()))?;
+                    }
+                    std::fs::create_dir_all(dir).map_err(|e| format!("creating the search index directory {}: {e}", dir.display()))?;
+                    (Index::create_in_dir(dir, schema).map_err(|e| format!("creating the search index in {}: {e}", dir.display()))?, None)
+                }
+            }
         };
-        let index = Index::create_in_ram(builder.build());
-        let writer = index.writer_with_num_threads(1, 30_000_000)?;
-        let reader = index.reader_builder().reload_policy(tantivy::ReloadPolicy::Manual).try_into()?;
-        Ok(Self { index, reader, writer: Mutex::new(writer), fields })
+        let writer = index.writer_with_num_threads(1, 30_000_000).map_err(|e| match e {
+            tantivy::TantivyError::LockFailure(..) => format!(
+                "the search index in {} is in use by another process (a server already running on it? every server needs its own search.index_dir)",
+                dir.map(|d| d.display().to_string()).unwrap_or_default()
+            ),
+            other => format!("opening the search index writer: {other}"),
+        })?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| format!("opening the search index reader: {e}"))?;
+        Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned() }, seq))
     }
 
     fn add(&self, writer: &IndexWriter, entry: &Entry, readme: Option<&str>, latest: bool) -> tantivy::Result<()> {
@@ -131,6 +330,7 @@ impl SearchIndex {
         let m = &entry.meta;
         let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
         let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let signature = entry.signature.as_ref().map(|s| s.status.as_str());
         let mut document = doc!(
             f.name => entry.name.clone(),
             f.name_exact => entry.name.to_lowercase(),
@@ -142,45 +342,57 @@ impl SearchIndex {
             f.repository => entry.repository.clone(),
             f.version => entry.version.clone(),
             f.deprecated => u64::from(m.deprecated),
+            f.signed => u64::from(signature == Some(SIGNED)),
             f.latest => u64::from(latest),
             f.updated => entry.created_at,
             f.kind => m.kind.as_str().to_owned(),
         );
-        if let Some(d) = &m.description {
-            document.add_text(f.description, d);
-        }
-        if let Some(a) = &m.app_version {
-            document.add_text(f.app_version, a);
-        }
-        if let Some(r) = readme {
-            document.add_text(f.readme, r);
-        }
+        let mut text = |field, value: Option<&str>| {
+            if let Some(v) = value {
+                document.add_text(field, v);
+            }
+        };
+        text(f.display_name, m.annotations.get(DISPLAY_NAME).map(String::as_str));
+        text(f.description, m.description.as_deref());
+        text(f.app_version, m.app_version.as_deref());
+        text(f.readme, readme);
+        text(f.signature, signature);
         writer.add_document(document)?;
         Ok(())
     }
 
     /// Replaces every document of these repositories with their current versions (newest
-    /// first: the first is the latest).
-    pub fn replace(&self, repositories: &[(String, Versions)]) -> tantivy::Result<()> {
+    /// first: the first is the latest), or, with `all`, every document with these; and records
+    /// that the index now reflects change `seq`.
+    pub fn apply(&self, repositories: &[(String, Versions)], all: bool, seq: i64) -> tantivy::Result<()> {
         let mut writer = self.writer.lock().expect("not poisoned");
+        if all {
+            writer.delete_all_documents()?;
+        }
         for (repository, versions) in repositories {
-            writer.delete_term(Term::from_field_text(self.fields.repository, repository));
+            if !all {
+                writer.delete_term(Term::from_field_text(self.fields.repository, repository));
+            }
             for (i, (entry, readme)) in versions.iter().enumerate() {
                 self.add(&writer, entry, readme.as_deref(), i == 0)?;
             }
         }
-        writer.commit()?;
+        let mut commit = writer.prepare_commit()?;
+        commit.set_payload(&serde_json::to_string(&Payload { schema: SCHEMA_VERSION, store: self.store_id.clone(), seq }).expect("serialises"));
+        commit.commit()?;
         drop(writer);
         self.reader.reload()
     }
 
-    fn text_query(&self, terms: &[String]) -> Box<dyn Query> {
-        if terms.is_empty() {
-            return Box::new(AllQuery);
+    /// The query for the words of a search (everything when there are none).
+    fn text_query(&self, parts: &[Part]) -> Box<dyn Query> {
+        if parts.is_empty() {
+            return boxed(AllQuery);
         }
         let f = &self.fields;
         let weighted = [
             (f.name, 6.0),
+            (f.display_name, 2.0),
             (f.description, 2.0),
             (f.repository_text, 2.0),
             (f.keywords, 1.5),
@@ -188,85 +400,163 @@ impl SearchIndex {
             (f.annotations, 1.0),
             (f.readme, 0.5),
         ];
-        let mut musts: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (i, t) in terms.iter().enumerate() {
-            let last = i + 1 == terms.len();
-            let typos = typos_for(t);
-            let mut shoulds: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut musts = Vec::new();
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
             for (field, boost) in weighted {
-                let term = Term::from_field_text(field, t);
-                shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(TermQuery::new(term.clone(), IndexRecordOption::WithFreqs)), boost))));
-                if last {
-                    let prefix = FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true);
-                    shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(prefix), boost * 0.6))));
-                }
-                if typos > 0 {
-                    shoulds.push((Occur::Should, Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new(term, typos, true)), boost * 0.4))));
+                match part {
+                    Part::Phrase(words) if words.len() > 1 => {
+                        let terms = words.iter().map(|w| Term::from_field_text(field, w)).collect();
+                        shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
+                    }
+                    Part::Phrase(words) => shoulds.push(boxed(BoostQuery::new(term_query(field, &words[0]), boost))),
+                    Part::Word(word) => {
+                        let typos = typos_for(word);
+                        let term = Term::from_field_text(field, word);
+                        shoulds.push(boxed(BoostQuery::new(term_query(field, word), boost)));
+                        if last {
+                            let prefix = FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true);
+                            shoulds.push(boxed(BoostQuery::new(boxed(prefix), boost * 0.6)));
+                        }
+                        if typos > 0 {
+                            shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), boost * 0.4)));
+                        }
+                    }
                 }
             }
-            musts.push((Occur::Must, Box::new(BooleanQuery::new(shoulds))));
+            musts.push(any_of(shoulds));
         }
-        Box::new(BooleanQuery::new(musts))
+        all_of(musts)
     }
 
-    /// The latest versions matching `query` in the given namespaces, ranked; and how many match.
-    pub fn search(&self, query: &str, namespaces: &[String], offset: usize, limit: usize) -> tantivy::Result<(Vec<Hit>, usize)> {
-        if namespaces.is_empty() {
-            return Ok((Vec::new(), 0));
+    fn u64_is(&self, field: Field, value: bool) -> Box<dyn Query> {
+        boxed(TermQuery::new(Term::from_field_u64(field, u64::from(value)), IndexRecordOption::Basic))
+    }
+
+    fn one_of(&self, field: Field, values: &[String]) -> Box<dyn Query> {
+        any_of(values.iter().map(|v| boxed(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic))).collect())
+    }
+
+    /// The latest versions matching a request, one page of them ranked, how many match, and
+    /// the facet counts when asked.
+    pub fn search(&self, request: &Request) -> tantivy::Result<Results> {
+        if request.namespaces.is_empty() {
+            return Ok(Results { facets: request.facets.then(Facets::default), ..Results::default() });
         }
         let f = &self.fields;
-        let terms = tokens(query);
-        let in_namespaces: Vec<(Occur, Box<dyn Query>)> = namespaces
-            .iter()
-            .map(|ns| (Occur::Should, Box::new(TermQuery::new(Term::from_field_text(f.namespace, ns), IndexRecordOption::Basic)) as Box<dyn Query>))
-            .collect();
-        let full = BooleanQuery::new(vec![
-            (Occur::Must, self.text_query(&terms)),
-            (Occur::Must, Box::new(TermQuery::new(Term::from_field_u64(f.latest, 1), IndexRecordOption::Basic))),
-            (Occur::Must, Box::new(BooleanQuery::new(in_namespaces))),
-        ]);
+        let parts = parse(&request.query);
+        // Words, latest versions, readable namespaces: what the facets count.
+        let base = vec![self.text_query(&parts), self.u64_is(f.latest, true), self.one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
-        // Rank a generous head by score, then apply the ordering rules to it.
-        let head = (offset + limit).saturating_mul(4).clamp(50, 2_000);
-        let (top, total) = searcher.search(&full, &(TopDocs::with_limit(head).order_by_score(), Count))?;
-        let exact = query.trim().to_lowercase();
-        let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            let d: TantivyDocument = searcher.doc(address)?;
-            let text = |field: Field| d.get_first(field).and_then(|v| v.as_str()).map(str::to_owned);
-            hits.push(Hit {
-                repository: text(f.repository).unwrap_or_default(),
-                namespace: text(f.namespace).unwrap_or_default(),
-                name: text(f.name).unwrap_or_default(),
-                version: text(f.version).unwrap_or_default(),
-                app_version: text(f.app_version),
-                description: text(f.description),
-                kind: text(f.kind).unwrap_or_default(),
-                deprecated: d.get_first(f.deprecated).and_then(|v| v.as_u64()) == Some(1),
-                updated: d.get_first(f.updated).and_then(|v| v.as_i64()).unwrap_or_default(),
-                score,
-            });
+        let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
+        let mut filters = base;
+        if let Some(deprecated) = request.deprecated {
+            filters.push(self.u64_is(f.deprecated, deprecated));
         }
-        // Tiers: the exact name, the name with a typo, names starting with the query, the rest.
-        let allowed = typos_for(&exact);
-        let tier = |h: &Hit| {
-            let name = h.name.to_lowercase();
-            if name == exact {
-                3
-            } else if allowed > 0 && levenshtein(&name, &exact) <= usize::from(allowed) {
-                2
-            } else {
-                u8::from(!exact.is_empty() && name.starts_with(&exact))
+        if let Some(signed) = request.signed {
+            filters.push(self.u64_is(f.signed, signed));
+        }
+        if !request.kinds.is_empty() {
+            filters.push(self.one_of(f.kind, &request.kinds));
+        }
+        let query = all_of(filters);
+        let beyond = request.offset > MAX_OFFSET;
+        let page = if beyond { TopDocs::with_limit(1) } else { TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset) };
+        let (addresses, total): (Vec<DocAddress>, usize) = match request.sort {
+            Sort::LastUpdated => {
+                let (top, total) = searcher.search(&*query, &(page.order_by_fast_field::<i64>("updated", Order::Desc), Count))?;
+                (top.into_iter().map(|(_, a)| a).collect(), total)
+            }
+            Sort::Name => {
+                let (top, total) = searcher.search(&*query, &(page.order_by_string_fast_field("name_exact", Order::Asc), Count))?;
+                (top.into_iter().map(|(_, a)| a).collect(), total)
+            }
+            Sort::Relevance => {
+                let exact = request.query.trim().trim_matches('"').to_lowercase();
+                let typos = typos_for(&exact);
+                let ranked = page.tweak_score(move |segment: &SegmentReader| {
+                    let fast = segment.fast_fields();
+                    let names = fast.str("name_exact").ok().flatten();
+                    let deprecated = fast.u64("deprecated").ok().map(|c| c.first_or_default_col(0));
+                    let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
+                    let exact = exact.clone();
+                    let name = std::cell::RefCell::new(String::new());
+                    move |doc: DocId, score: Score| {
+                        let mut name = name.borrow_mut();
+                        str_value(names.as_ref(), doc, &mut name);
+                        let tier = name_tier(&name, &exact, typos);
+                        let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
+                        (tier, current, score, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                    }
+                });
+                let (top, total) = searcher.search(&*query, &(ranked, Count))?;
+                (top.into_iter().map(|(_, a)| a).collect(), total)
             }
         };
-        hits.sort_by(|a, b| {
-            tier(b)
-                .cmp(&tier(a))
-                .then(a.deprecated.cmp(&b.deprecated))
-                .then(b.score.total_cmp(&a.score))
-                .then(b.updated.cmp(&a.updated))
+        let mut hits = Vec::with_capacity(addresses.len());
+        for address in addresses.into_iter().filter(|_| !beyond) {
+            hits.push(self.hit(&searcher.doc(address)?));
+        }
+        Ok(Results { hits, total, facets })
+    }
+
+    fn hit(&self, d: &TantivyDocument) -> Hit {
+        let f = &self.fields;
+        let text = |field: Field| d.get_first(field).and_then(|v| v.as_str()).map(str::to_owned);
+        Hit {
+            repository: text(f.repository).unwrap_or_default(),
+            namespace: text(f.namespace).unwrap_or_default(),
+            name: text(f.name).unwrap_or_default(),
+            display_name: text(f.display_name),
+            version: text(f.version).unwrap_or_default(),
+            app_version: text(f.app_version),
+            description: text(f.description),
+            kind: text(f.kind).unwrap_or_default(),
+            deprecated: d.get_first(f.deprecated).and_then(|v| v.as_u64()) == Some(1),
+            signature: text(f.signature),
+            updated: d.get_first(f.updated).and_then(|v| v.as_i64()).unwrap_or_default(),
+        }
+    }
+
+    /// Packs whose name starts with `prefix` (or has a word starting with it), for
+    /// autocompletion: names starting with it first, shorter names first, then the newest.
+    pub fn suggest(&self, prefix: &str, namespaces: &[String], limit: usize) -> tantivy::Result<Vec<Hit>> {
+        let words: Vec<String> = tokens(prefix).take(MAX_TERMS).collect();
+        if namespaces.is_empty() || words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = &self.fields;
+        let mut musts: Vec<Box<dyn Query>> = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if i + 1 == words.len() {
+                    boxed(FuzzyTermQuery::new_prefix(Term::from_field_text(f.name, w), 0, true))
+                } else {
+                    term_query(f.name, w)
+                }
+            })
+            .collect();
+        musts.push(self.u64_is(f.latest, true));
+        musts.push(self.one_of(f.namespace, namespaces));
+        let typed = prefix.trim().to_lowercase();
+        let ranked = TopDocs::with_limit(limit.max(1)).tweak_score(move |segment: &SegmentReader| {
+            let fast = segment.fast_fields();
+            let names = fast.str("name_exact").ok().flatten();
+            let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
+            let typed = typed.clone();
+            let name = std::cell::RefCell::new(String::new());
+            move |doc: DocId, _score: Score| {
+                let mut name = name.borrow_mut();
+                str_value(names.as_ref(), doc, &mut name);
+                let tier = u8::from(*name == typed) * 2 + u8::from(name.starts_with(&typed));
+                (tier, std::cmp::Reverse(name.len()), updated.as_ref().map_or(0, |c| c.get_val(doc)))
+            }
         });
-        Ok((hits.into_iter().skip(offset).take(limit).collect(), total))
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&*all_of(musts), &ranked)?;
+        top.into_iter().map(|(_, address)| Ok(self.hit(&searcher.doc(address)?))).collect()
     }
 
     #[must_use]
@@ -274,16 +564,103 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
-    /// The index itself, for tests and statistics.
+    /// Bytes the index takes on disk (0 in memory).
     #[must_use]
-    pub fn index(&self) -> &Index {
-        &self.index
+    pub fn size_on_disk(&self) -> u64 {
+        let Some(dir) = &self.dir else { return 0 };
+        std::fs::read_dir(dir)
+            .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(std::fs::Metadata::is_file).map(|m| m.len()).sum())
+            .unwrap_or(0)
+    }
+}
+
+fn clone_all(queries: &[Box<dyn Query>]) -> Vec<Box<dyn Query>> {
+    queries.iter().map(|q| q.box_clone()).collect()
+}
+
+/// Counts matches per namespace, kind, deprecation and signature from the fast fields.
+struct FacetCounter;
+
+struct SegmentFacets {
+    namespaces: Option<StrColumn>,
+    kinds: Option<StrColumn>,
+    deprecated: Option<tantivy::columnar::Column<u64>>,
+    signed: Option<tantivy::columnar::Column<u64>>,
+    namespace_ords: BTreeMap<u64, u64>,
+    kind_ords: BTreeMap<u64, u64>,
+    counts: Facets,
+}
+
+impl Collector for FacetCounter {
+    type Fruit = Facets;
+    type Child = SegmentFacets;
+
+    fn for_segment(&self, _: u32, segment: &SegmentReader) -> tantivy::Result<SegmentFacets> {
+        let fast = segment.fast_fields();
+        Ok(SegmentFacets {
+            namespaces: fast.str("namespace")?,
+            kinds: fast.str("kind")?,
+            deprecated: fast.u64("deprecated").ok(),
+            signed: fast.u64("signed").ok(),
+            namespace_ords: BTreeMap::new(),
+            kind_ords: BTreeMap::new(),
+            counts: Facets::default(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        false
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
+        let mut all = Facets::default();
+        for fruit in fruits {
+            for (k, v) in fruit.namespaces {
+                *all.namespaces.entry(k).or_default() += v;
+            }
+            for (k, v) in fruit.kinds {
+                *all.kinds.entry(k).or_default() += v;
+            }
+            all.deprecated += fruit.deprecated;
+            all.signed += fruit.signed;
+        }
+        Ok(all)
+    }
+}
+
+impl SegmentCollector for SegmentFacets {
+    type Fruit = Facets;
+
+    fn collect(&mut self, doc: DocId, _: Score) {
+        for (column, counts) in [(&self.namespaces, &mut self.namespace_ords), (&self.kinds, &mut self.kind_ords)] {
+            if let Some(ord) = column.as_ref().and_then(|c| c.term_ords(doc).next()) {
+                *counts.entry(ord).or_default() += 1;
+            }
+        }
+        let is_set = |column: &Option<tantivy::columnar::Column<u64>>| column.as_ref().and_then(|c| c.first(doc)) == Some(1);
+        self.counts.deprecated += u64::from(is_set(&self.deprecated));
+        self.counts.signed += u64::from(is_set(&self.signed));
+    }
+
+    fn harvest(mut self) -> Facets {
+        let mut name = String::new();
+        for (column, ords, out) in [
+            (&self.namespaces, &self.namespace_ords, &mut self.counts.namespaces),
+            (&self.kinds, &self.kind_ords, &mut self.counts.kinds),
+        ] {
+            for (ord, count) in ords {
+                if column.as_ref().is_some_and(|c| c.ord_to_str(*ord, &mut name).unwrap_or(false)) {
+                    out.insert(name.clone(), *count);
+                }
+            }
+        }
+        self.counts
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::tokens;
+    use super::{Part, parse};
 
     #[test]
     fn edit_distance() {
@@ -293,9 +670,12 @@ mod tests {
     }
 
     #[test]
-    fn queries_become_lowercase_words() {
-        assert_eq!(tokens("Kube-Prometheus  stack"), ["kube", "prometheus", "stack"]);
-        assert!(tokens("\"*:(~").is_empty());
-        assert_eq!(tokens(&"a ".repeat(100)).len(), 16);
+    fn queries_become_lowercase_words_and_phrases() {
+        let words = |ws: &[&str]| ws.iter().map(|w| Part::Word((*w).to_owned())).collect::<Vec<_>>();
+        assert_eq!(parse("Kube-Prometheus  stack"), words(&["kube", "prometheus", "stack"]));
+        assert!(parse("\"*:(~").is_empty());
+        assert_eq!(parse(&"a ".repeat(100)).len(), 16);
+        assert_eq!(parse("\"Ingress Controller\" nginx"), vec![Part::Phrase(vec!["ingress".into(), "controller".into()]), Part::Word("nginx".into())]);
+        assert_eq!(parse("redis \"cluster"), vec![Part::Word("redis".into()), Part::Phrase(vec!["cluster".into()])]);
     }
 }

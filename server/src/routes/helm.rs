@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/{namespace}/charts/{file}", get(download))
 }
 
+#[derive(Debug)]
 pub struct RepoError {
     status: StatusCode,
     message: String,
