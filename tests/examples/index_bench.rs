@@ -6,34 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use sherpack_test_support::bench::{Load, load};
+use sherpack_test_support::bench::{Load, env_usize, load, quiet, rss_mib, seed_sqlite};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, tar_gz};
-use sherpack_test_support::oci::{Oci, digest};
-use sherpack_test_support::server::{ServerOptions, ServerProcess};
+use sherpack_test_support::oci::Oci;
+use sherpack_test_support::server::ServerProcess;
 use sherpack_test_support::tools::{self, run_ok};
-use sqlx::Connection;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn rss_mib(pid: u32, field: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kib / 1024.0
-}
-
-fn quiet(dir: &std::path::Path) -> ServerOptions {
-    ServerOptions {
-        args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()],
-        cwd: Some(dir.to_owned()),
-        ..ServerOptions::default()
-    }
-}
 
 /// Realistic-looking metadata for chart `i`, version `v`.
 fn metadata(name: &str, version: &str, i: usize) -> String {
@@ -53,65 +30,6 @@ fn metadata(name: &str, version: &str, i: usize) -> String {
         "chart_type": "application",
     })
     .to_string()
-}
-
-/// Seeds repositories, manifests, tags and packs in one transaction.
-async fn seed(db: &std::path::Path, charts: usize, versions: usize) {
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    let mut tx = conn.begin().await.unwrap();
-    let now = 1_760_000_000_000_i64;
-    for i in 0..charts {
-        let name = format!("chart-{i:05}");
-        let repo = format!("bench/{name}");
-        let (id,): (i64,) = sqlx::query_as("INSERT INTO repositories (name, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(&repo)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
-        for v in 0..versions {
-            let version = format!("1.{v}.0");
-            let content = format!("{{\"schemaVersion\":2,\"chart\":\"{repo}\",\"version\":\"{version}\"}}");
-            let d = digest(content.as_bytes());
-            let archive = digest(format!("{repo}-{version}.tgz").as_bytes());
-            let at = now + i64::try_from(i * versions + v).unwrap();
-            sqlx::query("INSERT INTO manifests (repository_id, digest, media_type, size, content, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(id)
-                .bind(&d)
-                .bind("application/vnd.oci.image.manifest.v1+json")
-                .bind(i64::try_from(content.len()).unwrap())
-                .bind(content.as_bytes())
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            sqlx::query("INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(&version)
-                .bind(&d)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            sqlx::query(
-                "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind, archive_digest,
-                 archive_size, metadata, created_at) VALUES ($1, $2, $3, 'bench', $4, $5, 'helm', $6, 4096, $7, $8)",
-            )
-            .bind(id)
-            .bind(&d)
-            .bind(&repo)
-            .bind(&name)
-            .bind(&version)
-            .bind(&archive)
-            .bind(metadata(&name, &version, i))
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        }
-    }
-    sqlx::query("INSERT INTO changes (kind, repository, at) VALUES ('manifest_put', 'bench/seed', $1)").bind(now).execute(&mut *tx).await.unwrap();
-    tx.commit().await.unwrap();
 }
 
 /// `helm repo index` over `count` minimal chart archives.
@@ -140,7 +58,7 @@ async fn main() {
     // Let the server create the schema, then seed it while it is stopped.
     drop(ServerProcess::start(quiet(dir.path())));
     let t = Instant::now();
-    seed(&dir.path().join("data/registry.db"), charts, versions).await;
+    seed_sqlite(&dir.path().join("data/registry.db"), charts, versions, &|i| format!("chart-{i:05}"), &metadata).await;
     let seed_s = t.elapsed().as_secs_f64();
 
     let server = ServerProcess::start(quiet(dir.path()));

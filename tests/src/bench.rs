@@ -4,6 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::{Client, RequestBuilder};
+use sqlx::Connection;
+
+use crate::oci::digest;
+use crate::server::ServerOptions;
 
 #[must_use]
 pub fn client() -> Client {
@@ -53,3 +57,98 @@ where
     let p50 = all[all.len() / 2];
     Load { rps, p50_ms: p50.as_secs_f64() * 1000.0, p99_ms: p99.as_secs_f64() * 1000.0 }
 }
+
+#[must_use]
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A `/proc/<pid>/status` memory field (`VmRSS:`, `VmHWM:`) in MiB.
+#[must_use]
+pub fn rss_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// A server in `dir` that logs warnings, and its start and index rebuilds.
+#[must_use]
+pub fn quiet(dir: &std::path::Path) -> ServerOptions {
+    ServerOptions {
+        args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info,sherpack_registry::packs::index=info".into()],
+        cwd: Some(dir.to_owned()),
+        ..ServerOptions::default()
+    }
+}
+
+/// Seeds a stopped server's `SQLite` database, in one transaction, with `charts` charts of the
+/// `bench` namespace, chart `i` named `name(i)`, × `versions` versions (`1.0.0`, `1.1.0`, ...):
+/// repositories, manifests, tags and packs whose metadata `metadata(name, version, i)` writes.
+pub async fn seed_sqlite(
+    db: &std::path::Path,
+    charts: usize,
+    versions: usize,
+    name: &dyn Fn(usize) -> String,
+    metadata: &dyn Fn(&str, &str, usize) -> String,
+) {
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    let now = 1_760_000_000_000_i64;
+    for i in 0..charts {
+        let name = name(i);
+        let repo = format!("bench/{name}");
+        let (id,): (i64,) = sqlx::query_as("INSERT INTO repositories (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(&repo)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        for v in 0..versions {
+            let version = format!("1.{v}.0");
+            let content = format!("{{\"schemaVersion\":2,\"chart\":\"{repo}\",\"version\":\"{version}\"}}");
+            let d = digest(content.as_bytes());
+            let archive = digest(format!("{repo}-{version}.tgz").as_bytes());
+            let at = now + i64::try_from(i * versions + v).unwrap();
+            sqlx::query("INSERT INTO manifests (repository_id, digest, media_type, size, content, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id)
+                .bind(&d)
+                .bind("application/vnd.oci.image.manifest.v1+json")
+                .bind(i64::try_from(content.len()).unwrap())
+                .bind(content.as_bytes())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&version)
+                .bind(&d)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind, archive_digest,
+                 archive_size, metadata, created_at) VALUES ($1, $2, $3, 'bench', $4, $5, 'helm', $6, 4096, $7, $8)",
+            )
+            .bind(id)
+            .bind(&d)
+            .bind(&repo)
+            .bind(&name)
+            .bind(&version)
+            .bind(&archive)
+            .bind(metadata(&name, &version, i))
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+    }
+    sqlx::query("INSERT INTO changes (kind, repository, at) VALUES ('manifest_put', 'bench/seed', $1)").bind(now).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
