@@ -1,4 +1,5 @@
-//! The authorization matrix: every endpoint (OCI, Helm repository, `ChartMuseum` API, admin) ×
+//! The authorization matrix: every endpoint (OCI, Helm repository, `ChartMuseum` API, search,
+//! admin) ×
 //! every kind of caller → the expected status, for
 //! a private and a public namespace, with no private name in any body a caller may not see.
 //! Runs against the real server on `SQLite` and on Postgres.
@@ -268,6 +269,39 @@ async fn check_repo_matrix(f: &Fixture) {
     assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
 }
 
+/// The listings across namespaces (the registry-wide index, the three search APIs): bad
+/// credentials get 401, everyone else 200 with exactly the packs they may read, and no trace
+/// of a private namespace (facets included) for those who may not.
+async fn check_listing_matrix(f: &Fixture) {
+    let api = &f.tenants.api;
+    let mut failures = Vec::new();
+    for who in EVERYONE {
+        let bad = matches!(who, Who::Expired | Who::Revoked | Who::WrongPassword);
+        let sees_team = expected(who, false, Op::Pull) == Want::Allowed;
+        for path in [
+            "/index.yaml",
+            "/api/chartsvc/v1/charts/search?q=api",
+            "/api/v1/packages/search?ts_query_web=api&facets=true",
+            "/api/v1/packages/search?repo=team",
+            "/api/v1/packages/autocomplete?q=ap",
+        ] {
+            let response = api.send(&cred(&f.tenants, who), Method::GET, path, None).await;
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            let ok = if bad {
+                status == 401
+            } else {
+                let public_listed = path.contains("repo=team") || body.contains("pub");
+                status == 200 && public_listed && body.contains("team") == sees_team
+            };
+            if !ok {
+                failures.push(format!("{who:?} GET {path}: want {}, got {status} {body}", if bad { "401".to_owned() } else { format!("200, team shown: {sees_team}") }));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
+}
+
 async fn check_catalog(f: &Fixture) {
     let api = &f.tenants.api;
     for (who, visible) in [
@@ -350,6 +384,7 @@ async fn run_matrix(options: ServerOptions) {
     let f = fixture(options).await;
     check_oci_matrix(&f).await;
     check_repo_matrix(&f).await;
+    check_listing_matrix(&f).await;
     check_catalog(&f).await;
     check_admin_matrix(&f).await;
     check_audit(&f).await;
