@@ -233,6 +233,8 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Pack versions, of one repository or of every repository, ordered by repository.
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
+    /// One version of a repository's pack.
+    async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>>;
     /// Records a pack version's signature (and a change, so views follow). Returns false when
     /// the version does not exist.
     async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool>;

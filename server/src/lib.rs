@@ -12,6 +12,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use config::Config;
 pub use state::AppState;

@@ -74,6 +74,12 @@ pub struct PackSpec<'a> {
     pub deprecated: bool,
     pub readme: Option<&'a str>,
     pub annotations: &'a [(&'a str, &'a str)],
+    /// `values.yaml` (a one-line default when absent).
+    pub values: Option<&'a str>,
+    /// Dependencies: name, version range, repository.
+    pub dependencies: &'a [(&'a str, &'a str, &'a str)],
+    /// More files, by path inside the chart or pack.
+    pub files: &'a [(&'a str, &'a str)],
     /// Bytes of incompressible filler in an extra file.
     pub filler: usize,
 }
@@ -81,7 +87,21 @@ pub struct PackSpec<'a> {
 impl<'a> PackSpec<'a> {
     #[must_use]
     pub fn new(name: &'a str, version: &'a str) -> Self {
-        Self { name, version, helm: false, description: "", keywords: &[], maintainers: &[], deprecated: false, readme: None, annotations: &[], filler: 0 }
+        Self {
+            name,
+            version,
+            helm: false,
+            description: "",
+            keywords: &[],
+            maintainers: &[],
+            deprecated: false,
+            readme: None,
+            annotations: &[],
+            values: None,
+            dependencies: &[],
+            files: &[],
+            filler: 0,
+        }
     }
 }
 
@@ -91,6 +111,8 @@ impl<'a> PackSpec<'a> {
 pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     let maintainers: Vec<serde_json::Value> = spec.maintainers.iter().map(|m| serde_json::json!({ "name": m })).collect();
     let annotations: serde_json::Map<String, serde_json::Value> = spec.annotations.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
+    let dependencies: Vec<serde_json::Value> =
+        spec.dependencies.iter().map(|(name, version, repository)| serde_json::json!({ "name": name, "version": version, "repository": repository })).collect();
     let fields = serde_json::json!({
         "name": spec.name,
         "version": spec.version,
@@ -103,9 +125,10 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     let (meta_file, meta) = if spec.helm {
         let mut chart = fields;
         chart["apiVersion"] = "v2".into();
+        chart["dependencies"] = dependencies.into();
         ("Chart.yaml", chart)
     } else {
-        ("Pack.yaml", serde_json::json!({ "apiVersion": "sherpack/v1", "kind": "application", "metadata": fields }))
+        ("Pack.yaml", serde_json::json!({ "apiVersion": "sherpack/v1", "kind": "application", "metadata": fields, "dependencies": dependencies }))
     };
     // A simple generator: incompressible enough, and the same every run.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -123,7 +146,7 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     let path = |file: &str| format!("{dir}{file}");
     let mut files: Vec<(String, &[u8])> = vec![
         (path(meta_file), meta.as_bytes()),
-        (path("values.yaml"), b"replicas: 1\n"),
+        (path("values.yaml"), spec.values.unwrap_or("replicas: 1\n").as_bytes()),
         (path("templates/deployment.yaml"), b"kind: Deployment\n"),
     ];
     if !spec.helm {
@@ -134,6 +157,9 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     }
     if spec.filler > 0 {
         files.push((path("files/blob.bin"), &noise));
+    }
+    for (file, contents) in spec.files {
+        files.push((path(file), contents.as_bytes()));
     }
     let entries: Vec<(&str, &[u8])> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
     tar_gz(&entries)

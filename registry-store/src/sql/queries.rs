@@ -73,6 +73,23 @@ fn upload_from_row(row: UploadRow) -> StoreResult<UploadSession> {
     })
 }
 
+type PackRow = (String, String, String, String, String, String, String, i64, String, i64, Option<String>, Option<String>, Option<String>);
+
+fn pack_record(row: PackRow) -> StoreResult<PackRecord> {
+    let (repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at, blob, key, status) = row;
+    let signature = match (blob, key, status) {
+        (Some(blob), Some(key_id), Some(status)) => Some(PackSignature { blob: parse_digest(&blob)?, key_id, status }),
+        _ => None,
+    };
+    Ok(PackRecord {
+        repository,
+        namespace,
+        manifest_digest: parse_digest(&manifest_digest)?,
+        pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata, signature },
+        created_at,
+    })
+}
+
 async fn begin_write(pool: &sqlx::Pool<Db>) -> StoreResult<Tx> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     if let Some(lock) = CHANGE_LOCK {
@@ -537,9 +554,8 @@ impl registry_core::store::MetadataStore for Store {
     }
 
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
-        type Row = (String, String, String, String, String, String, String, i64, String, i64, Option<String>, Option<String>, Option<String>);
         // Two statements, not `$1 IS NULL OR ...`: the planner uses the index only for an equality.
-        let rows: Vec<Row> = match repository {
+        let rows: Vec<PackRow> = match repository {
             Some(repository) => sqlx::query_as(concat!(pack_columns!(), " FROM packs WHERE repository = $1 ORDER BY created_at"))
                 .bind(repository)
                 .fetch_all(&self.read)
@@ -547,21 +563,17 @@ impl registry_core::store::MetadataStore for Store {
             None => sqlx::query_as(concat!(pack_columns!(), " FROM packs ORDER BY repository, created_at")).fetch_all(&self.read).await,
         }
         .map_err(db_err)?;
-        rows.into_iter()
-            .map(|(repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at, blob, key, status)| {
-                let signature = match (blob, key, status) {
-                    (Some(blob), Some(key_id), Some(status)) => Some(PackSignature { blob: parse_digest(&blob)?, key_id, status }),
-                    _ => None,
-                };
-                Ok(PackRecord {
-                    repository,
-                    namespace,
-                    manifest_digest: parse_digest(&manifest_digest)?,
-                    pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata, signature },
-                    created_at,
-                })
-            })
-            .collect()
+        rows.into_iter().map(pack_record).collect()
+    }
+
+    async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>> {
+        let row: Option<PackRow> = sqlx::query_as(concat!(pack_columns!(), " FROM packs WHERE repository = $1 AND version = $2"))
+            .bind(repository)
+            .bind(version)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.map(pack_record).transpose()
     }
 
     async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool> {

@@ -600,6 +600,13 @@ impl IndexCache {
         Ok(found)
     }
 
+    /// A repository's pack versions, newest first.
+    pub async fn versions(&self, store: &dyn MetadataStore, repository: &str) -> Result<Vec<Entry>, StoreError> {
+        let mut inner = self.inner.lock().await;
+        self.catch_up(&mut inner, store).await?;
+        Ok(inner.repos.get(repository).cloned().unwrap_or_default())
+    }
+
     /// The pack a download file name (`<name>-<version>.tgz`) names in a namespace.
     pub async fn find_file(&self, store: &dyn MetadataStore, namespace: &str, file: &str) -> Result<Option<Entry>, StoreError> {
         let mut inner = self.inner.lock().await;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value as _};
 use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, SegmentReader, Term, doc};
 
@@ -29,15 +29,21 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 2;
+const SCHEMA_VERSION: u32 = 3;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
+/// The score of one ranking tier, far above any relevance score.
+const TIER: f32 = 100_000.0;
 /// The annotation a display name is read from (Artifact Hub's).
 const DISPLAY_NAME: &str = "artifacthub.io/displayName";
 
 struct Fields {
     name: Field,
     name_exact: Field,
+    name_len: Field,
+    /// Every text of the pack at once, for prefix and typo matching (one automaton per word
+    /// instead of one per field).
+    all: Field,
     display_name: Field,
     description: Field,
     repository_text: Field,
@@ -63,6 +69,8 @@ impl Fields {
         let fields = Self {
             name: b.add_text_field("name", TEXT | STORED),
             name_exact: b.add_text_field("name_exact", STRING | FAST),
+            name_len: b.add_u64_field("name_len", FAST),
+            all: b.add_text_field("all", TEXT),
             display_name: b.add_text_field("display_name", TEXT | STORED),
             description: b.add_text_field("description", TEXT | STORED),
             repository_text: b.add_text_field("repository_text", TEXT),
@@ -200,22 +208,6 @@ fn typos_for(word: &str) -> u8 {
     }
 }
 
-/// Edit distance between two short strings.
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
 /// Lowercase words, as the default tokenizer splits them.
 fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
@@ -264,28 +256,6 @@ fn all_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
     boxed(BooleanQuery::new(queries.into_iter().map(|q| (Occur::Must, q)).collect()))
 }
 
-/// How well a name answers the query, for the ranking tiers: the exact name, the name with a
-/// typo, a name starting with the query, anything else.
-fn name_tier(name: &str, exact: &str, typos: u8) -> u8 {
-    if exact.is_empty() {
-        0
-    } else if name == exact {
-        3
-    } else if typos > 0 && levenshtein(name, exact) <= usize::from(typos) {
-        2
-    } else {
-        u8::from(name.starts_with(exact))
-    }
-}
-
-/// The string a document holds in a str fast field (its first value).
-fn str_value(column: Option<&StrColumn>, doc: DocId, buffer: &mut String) {
-    buffer.clear();
-    if let Some(ord) = column.and_then(|c| c.term_ords(doc).next()) {
-        let _ = column.expect("present").ord_to_str(ord, buffer);
-    }
-}
-
 impl SearchIndex {
     /// The index in `dir` (created, or rebuilt empty when it is missing, unreadable or written
     /// with another schema), or in memory; and the change sequence number it reflects.
@@ -331,9 +301,17 @@ impl SearchIndex {
         let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
         let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let signature = entry.signature.as_ref().map(|s| s.status.as_str());
+        let display_name = m.annotations.get(DISPLAY_NAME).map(String::as_str);
+        let all = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&m.keywords.join(" ")), Some(&maintainers.join(" ")), Some(&annotations.join(" ")), readme]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("\n");
         let mut document = doc!(
             f.name => entry.name.clone(),
             f.name_exact => entry.name.to_lowercase(),
+            f.name_len => entry.name.chars().count() as u64,
+            f.all => all,
             f.repository_text => entry.repository.clone(),
             f.keywords => m.keywords.join(" "),
             f.maintainers => maintainers.join(" "),
@@ -352,7 +330,7 @@ impl SearchIndex {
                 document.add_text(field, v);
             }
         };
-        text(f.display_name, m.annotations.get(DISPLAY_NAME).map(String::as_str));
+        text(f.display_name, display_name);
         text(f.description, m.description.as_deref());
         text(f.app_version, m.app_version.as_deref());
         text(f.readme, readme);
@@ -390,6 +368,7 @@ impl SearchIndex {
             return boxed(AllQuery);
         }
         let f = &self.fields;
+        // Exact words, weighted by where they are found.
         let weighted = [
             (f.name, 6.0),
             (f.display_name, 2.0),
@@ -404,20 +383,22 @@ impl SearchIndex {
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
-            for (field, boost) in weighted {
-                match part {
-                    Part::Phrase(words) if words.len() > 1 => {
+            match part {
+                Part::Phrase(words) if words.len() > 1 => {
+                    for (field, boost) in weighted {
                         let terms = words.iter().map(|w| Term::from_field_text(field, w)).collect();
                         shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
                     }
-                    Part::Phrase(words) => shoulds.push(boxed(BoostQuery::new(term_query(field, &words[0]), boost))),
-                    Part::Word(word) => {
-                        let typos = typos_for(word);
+                }
+                Part::Phrase(words) => shoulds.extend(weighted.iter().map(|(field, boost)| boxed(BoostQuery::new(term_query(*field, &words[0]), *boost)))),
+                Part::Word(word) => {
+                    shoulds.extend(weighted.iter().map(|(field, boost)| boxed(BoostQuery::new(term_query(*field, word), *boost))));
+                    // Prefixes and typos: on the name (it weighs most) and on everything at once.
+                    let typos = typos_for(word);
+                    for (field, boost) in [(f.name, 6.0), (f.all, 1.0)] {
                         let term = Term::from_field_text(field, word);
-                        shoulds.push(boxed(BoostQuery::new(term_query(field, word), boost)));
                         if last {
-                            let prefix = FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true);
-                            shoulds.push(boxed(BoostQuery::new(boxed(prefix), boost * 0.6)));
+                            shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true)), boost * 0.6)));
                         }
                         if typos > 0 {
                             shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), boost * 0.4)));
@@ -428,6 +409,25 @@ impl SearchIndex {
             musts.push(any_of(shoulds));
         }
         all_of(musts)
+    }
+
+    /// Constant scores that put names answering the whole query first: the exact name (which
+    /// also counts as within typos and as a prefix: 6 tiers), a name within the typos allowed
+    /// (2), a name starting with the query (1). Added to a relevance score far below a tier.
+    fn name_tiers(&self, exact: &str) -> Vec<Box<dyn Query>> {
+        if exact.is_empty() {
+            return Vec::new();
+        }
+        let term = Term::from_field_text(self.fields.name_exact, exact);
+        let typos = typos_for(exact);
+        let mut tiers = vec![
+            boxed(ConstScoreQuery::new(boxed(TermQuery::new(term.clone(), IndexRecordOption::Basic)), 3.0 * TIER)),
+            boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), 0, false)), TIER)),
+        ];
+        if typos > 0 {
+            tiers.push(boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), 2.0 * TIER)));
+        }
+        tiers
     }
 
     fn u64_is(&self, field: Field, value: bool) -> Box<dyn Query> {
@@ -474,23 +474,21 @@ impl SearchIndex {
             }
             Sort::Relevance => {
                 let exact = request.query.trim().trim_matches('"').to_lowercase();
-                let typos = typos_for(&exact);
+                let ranked_query = boxed(BooleanQuery::new(
+                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect(),
+                ));
                 let ranked = page.tweak_score(move |segment: &SegmentReader| {
                     let fast = segment.fast_fields();
-                    let names = fast.str("name_exact").ok().flatten();
                     let deprecated = fast.u64("deprecated").ok().map(|c| c.first_or_default_col(0));
                     let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
-                    let exact = exact.clone();
-                    let name = std::cell::RefCell::new(String::new());
                     move |doc: DocId, score: Score| {
-                        let mut name = name.borrow_mut();
-                        str_value(names.as_ref(), doc, &mut name);
-                        let tier = name_tier(&name, &exact, typos);
+                        let tier = (score / TIER).floor();
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
-                        (tier, current, score, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // tiers are 0 to 6
+                        (tier as u8, current, score - tier * TIER, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
-                let (top, total) = searcher.search(&*query, &(ranked, Count))?;
+                let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
                 (top.into_iter().map(|(_, a)| a).collect(), total)
             }
         };
@@ -541,21 +539,24 @@ impl SearchIndex {
         musts.push(self.u64_is(f.latest, true));
         musts.push(self.one_of(f.namespace, namespaces));
         let typed = prefix.trim().to_lowercase();
+        let starts = Term::from_field_text(f.name_exact, &typed);
+        let tiers = [
+            boxed(ConstScoreQuery::new(boxed(TermQuery::new(starts.clone(), IndexRecordOption::Basic)), 2.0)),
+            boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new_prefix(starts, 0, false)), 1.0)),
+        ];
+        let query = BooleanQuery::new(std::iter::once((Occur::Must, all_of(musts))).chain(tiers.into_iter().map(|q| (Occur::Should, q))).collect());
         let ranked = TopDocs::with_limit(limit.max(1)).tweak_score(move |segment: &SegmentReader| {
             let fast = segment.fast_fields();
-            let names = fast.str("name_exact").ok().flatten();
+            let lengths = fast.u64("name_len").ok().map(|c| c.first_or_default_col(0));
             let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
-            let typed = typed.clone();
-            let name = std::cell::RefCell::new(String::new());
-            move |doc: DocId, _score: Score| {
-                let mut name = name.borrow_mut();
-                str_value(names.as_ref(), doc, &mut name);
-                let tier = u8::from(*name == typed) * 2 + u8::from(name.starts_with(&typed));
-                (tier, std::cmp::Reverse(name.len()), updated.as_ref().map_or(0, |c| c.get_val(doc)))
+            move |doc: DocId, score: Score| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0 to 3
+                let tier = score.floor() as u8;
+                (tier, std::cmp::Reverse(lengths.as_ref().map_or(0, |c| c.get_val(doc))), updated.as_ref().map_or(0, |c| c.get_val(doc)))
             }
         });
         let searcher = self.reader.searcher();
-        let top = searcher.search(&*all_of(musts), &ranked)?;
+        let top = searcher.search(&query, &ranked)?;
         top.into_iter().map(|(_, address)| Ok(self.hit(&searcher.doc(address)?))).collect()
     }
 
@@ -661,13 +662,6 @@ impl SegmentCollector for SegmentFacets {
 #[cfg(test)]
 mod tests {
     use super::{Part, parse};
-
-    #[test]
-    fn edit_distance() {
-        assert_eq!(super::levenshtein("prometeus", "prometheus"), 1);
-        assert_eq!(super::levenshtein("postgress", "postgresql"), 2);
-        assert_eq!(super::levenshtein("", "abc"), 3);
-    }
 
     #[test]
     fn queries_become_lowercase_words_and_phrases() {

@@ -13,8 +13,8 @@ use crate::AppState;
 pub mod admin;
 mod health;
 mod chartmuseum;
-mod helm;
-mod search;
+pub(crate) mod helm;
+pub(crate) mod search;
 pub mod oci;
 
 /// The client's IP address, from the connection (absent in in-process router tests).
@@ -39,6 +39,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(helm::routes())
         .merge(chartmuseum::routes())
         .merge(search::routes())
+        .merge(crate::web::routes())
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {

@@ -1,0 +1,614 @@
+//! The browser UI: server-rendered pages (askama templates in `web-templates/templates`), the
+//! stylesheet and script embedded in the binary, under `/` and `/-/...` (a path no namespace
+//! can take). Every page reads through the same authorization as the APIs: a private pack is
+//! never rendered for someone who may not read it. Pages carry a Content-Security-Policy
+//! without inline scripts.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use registry_core::auth::{Action, Principal};
+use registry_core::pack::PackMeta;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::packs::search::{Facets, Hit, Request, Sort};
+use crate::routes::ClientAddress;
+
+pub mod render;
+
+const CSS: &str = include_str!("../../../web-templates/static/app.css");
+const JS: &str = include_str!("../../../web-templates/static/app.js");
+/// Results per search page.
+const PAGE: usize = 20;
+/// Rows of a values schema shown.
+const SCHEMA_ROWS: usize = 500;
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/-/search", get(search))
+        .route("/-/packs/{namespace}/{name}", get(pack))
+        .route("/-/ns/{namespace}", get(namespace))
+        .route("/-/static/{file}", get(asset))
+        .route("/-/{*rest}", get(not_found))
+}
+
+/// What every page's frame shows.
+struct Layout {
+    query: String,
+    version: &'static str,
+    asset_version: String,
+}
+
+impl Layout {
+    fn new(query: &str) -> Self {
+        Self { query: query.to_owned(), version: env!("CARGO_PKG_VERSION"), asset_version: asset_version() }
+    }
+}
+
+/// A short fingerprint of the embedded assets, so browsers may cache them for good.
+fn asset_version() -> String {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| registry_core::Digest::of(format!("{CSS}{JS}").as_bytes()).hex()[..10].to_owned()).clone()
+}
+
+/// A search result as a card shows it.
+struct Card {
+    name: String,
+    namespace: String,
+    version: String,
+    description: String,
+    kind: String,
+    kind_label: &'static str,
+    signed: bool,
+    deprecated: bool,
+    updated_iso: String,
+    updated_text: String,
+}
+
+fn kind_label(kind: &str) -> &'static str {
+    if kind == "sherpack" { "Sherpack" } else { "Helm chart" }
+}
+
+fn date(millis: i64) -> (String, String) {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+    let iso = humantime::format_rfc3339_seconds(at).to_string();
+    let day = iso.get(..10).unwrap_or_default().to_owned();
+    let ago = std::time::SystemTime::now().duration_since(at).unwrap_or_default().as_secs();
+    let text = match ago {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", ago / 60),
+        3600..86_400 => format!("{} h ago", ago / 3600),
+        86_400..2_592_000 => format!("{} days ago", ago / 86_400),
+        _ => day,
+    };
+    (iso, text)
+}
+
+impl From<&Hit> for Card {
+    fn from(h: &Hit) -> Self {
+        let (updated_iso, updated_text) = date(h.updated);
+        Self {
+            name: h.name.clone(),
+            namespace: h.namespace.clone(),
+            version: h.version.clone(),
+            description: h.description.clone().unwrap_or_default(),
+            kind: h.kind.clone(),
+            kind_label: kind_label(&h.kind),
+            signed: h.signed(),
+            deprecated: h.deprecated,
+            updated_iso,
+            updated_text,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    layout: Layout,
+    packs: usize,
+    versions: usize,
+    namespaces: Vec<String>,
+    recent: Vec<Card>,
+    host: String,
+}
+
+struct FacetOption {
+    label: String,
+    count: u64,
+    href: String,
+    active: bool,
+}
+
+struct FacetGroup {
+    title: &'static str,
+    options: Vec<FacetOption>,
+}
+
+struct SortLink {
+    label: &'static str,
+    href: String,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+struct SearchPage {
+    layout: Layout,
+    hits: Vec<Card>,
+    total: usize,
+    facets: Vec<FacetGroup>,
+    sorts: Vec<SortLink>,
+    page: usize,
+    pages: usize,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+struct Install {
+    label: &'static str,
+    command: String,
+}
+
+struct VersionLink {
+    version: String,
+    date: String,
+}
+
+struct DependencyLink {
+    name: String,
+    version: String,
+    repository: String,
+    href: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pack.html")]
+struct PackPage {
+    layout: Layout,
+    namespace: String,
+    name: String,
+    version: String,
+    description: String,
+    kind: String,
+    kind_label: &'static str,
+    deprecated: bool,
+    latest: bool,
+    icon: Option<String>,
+    signature_status: String,
+    signature_label: &'static str,
+    signing_key: Option<String>,
+    install: Vec<Install>,
+    readme_html: String,
+    values_html: String,
+    schema: Vec<render::SchemaRow>,
+    templates: Vec<String>,
+    dependencies: Vec<DependencyLink>,
+    versions: Vec<VersionLink>,
+    app_version: Option<String>,
+    kube_version: Option<String>,
+    published: String,
+    size: String,
+    digest: String,
+    keywords: Vec<String>,
+    home: Option<String>,
+    sources: Vec<String>,
+    maintainers: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "namespace.html")]
+struct NamespacePage {
+    layout: Layout,
+    namespace: String,
+    repo_url: String,
+    hits: Vec<Card>,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    layout: Layout,
+    title: String,
+    message: String,
+}
+
+/// A page, or an error page with its status.
+pub struct PageError {
+    status: StatusCode,
+    message: String,
+}
+
+impl PageError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "There is no such page or pack here, or it is not yours to see.")
+    }
+}
+
+impl From<registry_core::store::StoreError> for PageError {
+    fn from(e: registry_core::store::StoreError) -> Self {
+        tracing::error!("page failed: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Try again in a moment.")
+    }
+}
+
+impl From<crate::routes::helm::RepoError> for PageError {
+    fn from(e: crate::routes::helm::RepoError) -> Self {
+        Self::new(e.status(), e.message().to_owned())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = match self.status {
+            StatusCode::NOT_FOUND => "Not found".to_owned(),
+            StatusCode::UNAUTHORIZED => "Sign in to see this".to_owned(),
+            StatusCode::BAD_REQUEST => "That request is not right".to_owned(),
+            StatusCode::TOO_MANY_REQUESTS => "Too many attempts".to_owned(),
+            _ => "Something went wrong".to_owned(),
+        };
+        let page = ErrorPage { layout: Layout::new(""), title, message: self.message };
+        let mut response = html(self.status, &page);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
+        }
+        response
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+fn html(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            response
+        }
+        Err(e) => {
+            tracing::error!("rendering a page failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "rendering failed").into_response()
+        }
+    }
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap, address: Option<std::net::IpAddr>) -> Result<Caller, PageError> {
+    Ok(crate::routes::helm::caller(state, headers, address).await?)
+}
+
+/// Read rights on a namespace: 401 (with a Basic challenge, so a browser asks) to anonymous
+/// callers, 404 to those who may not see it.
+async fn require_read(state: &AppState, caller: &Caller, namespace: &str) -> Result<(), PageError> {
+    if state.auth.permissions(&caller.principal, namespace).await?.allows(Action::Pull) {
+        Ok(())
+    } else if caller.principal == Principal::Anonymous {
+        Err(PageError::new(StatusCode::UNAUTHORIZED, "This namespace is private: sign in with an account that may read it."))
+    } else {
+        Err(PageError::not_found())
+    }
+}
+
+fn pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()).into_owned().collect()
+}
+
+/// Only `http(s)` links from a pack reach a page.
+fn web_url(url: Option<&str>) -> Option<String> {
+    url.map(str::trim).filter(|u| {
+        let lower = u.to_ascii_lowercase();
+        (lower.starts_with("https://") || lower.starts_with("http://")) && !u.contains(char::is_whitespace)
+    }).map(str::to_owned)
+}
+
+async fn home(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress) -> PageResult {
+    let caller = caller(&state, &headers, a).await?;
+    let namespaces = crate::routes::search::readable_namespaces(&state, &caller).await?;
+    let mut versions = 0;
+    for ns in &namespaces {
+        versions += state.index.entries(state.meta.as_ref(), ns).await?.len();
+    }
+    let mut request = Request::new("", namespaces.clone());
+    request.sort = Sort::LastUpdated;
+    request.limit = 8;
+    let results = state.index.search(state.meta.as_ref(), request).await?;
+    let base = crate::routes::oci::request::base_url(&state, &headers);
+    let host = base.split("://").nth(1).unwrap_or_default().to_owned();
+    let page = HomePage { layout: Layout::new(""), packs: results.total, versions, namespaces, recent: results.hits.iter().map(Card::from).collect(), host };
+    Ok(html(StatusCode::OK, &page))
+}
+
+/// The search page's state, to build links that change one thing.
+#[derive(Clone, Default)]
+struct Filters {
+    q: String,
+    kind: Option<String>,
+    ns: Option<String>,
+    deprecated: bool,
+    signed: bool,
+    sort: Option<String>,
+    page: usize,
+}
+
+impl Filters {
+    fn parse(query: Option<&str>) -> Result<Self, PageError> {
+        let mut f = Self { page: 1, ..Self::default() };
+        for (key, value) in pairs(query) {
+            match key.as_str() {
+                "q" => f.q = value.chars().take(1024).collect(),
+                "kind" if value == "helm" || value == "sherpack" => f.kind = Some(value),
+                "ns" if !value.is_empty() => f.ns = Some(value),
+                "deprecated" => f.deprecated = value == "true",
+                "signed" => f.signed = value == "true",
+                "sort" if matches!(value.as_str(), "relevance" | "last_updated" | "name") => f.sort = Some(value),
+                "page" => f.page = value.parse::<usize>().ok().filter(|p| (1..=5_000).contains(p)).ok_or_else(|| PageError::new(StatusCode::BAD_REQUEST, "page must be a number from 1"))?,
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    fn href(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        if !self.q.is_empty() {
+            out.append_pair("q", &self.q);
+        }
+        for (key, value) in [("kind", &self.kind), ("ns", &self.ns), ("sort", &self.sort)] {
+            if let Some(v) = value {
+                out.append_pair(key, v);
+            }
+        }
+        if self.deprecated {
+            out.append_pair("deprecated", "true");
+        }
+        if self.signed {
+            out.append_pair("signed", "true");
+        }
+        if self.page > 1 {
+            out.append_pair("page", &self.page.to_string());
+        }
+        format!("/-/search?{}", out.finish())
+    }
+
+    fn with(&self, change: impl FnOnce(&mut Self)) -> String {
+        let mut next = self.clone();
+        next.page = 1;
+        change(&mut next);
+        next.href()
+    }
+}
+
+fn facet_groups(f: &Filters, facets: &Facets) -> Vec<FacetGroup> {
+    let kinds = facets
+        .kinds
+        .iter()
+        .map(|(kind, count)| {
+            let active = f.kind.as_deref() == Some(kind);
+            FacetOption { label: kind_label(kind).to_owned(), count: *count, active, href: f.with(|n| n.kind = (!active).then(|| kind.clone())) }
+        })
+        .collect();
+    let namespaces = facets
+        .namespaces
+        .iter()
+        .map(|(ns, count)| {
+            let active = f.ns.as_deref() == Some(ns);
+            FacetOption { label: ns.clone(), count: *count, active, href: f.with(|n| n.ns = (!active).then(|| ns.clone())) }
+        })
+        .collect();
+    let flags = vec![
+        FacetOption { label: "Signed only".to_owned(), count: facets.signed, active: f.signed, href: f.with(|n| n.signed = !f.signed) },
+        FacetOption { label: "Include deprecated".to_owned(), count: facets.deprecated, active: f.deprecated, href: f.with(|n| n.deprecated = !f.deprecated) },
+    ];
+    vec![
+        FacetGroup { title: "Kind", options: kinds },
+        FacetGroup { title: "Namespace", options: namespaces },
+        FacetGroup { title: "Status", options: flags },
+    ]
+}
+
+async fn search(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress, RawQuery(query): RawQuery) -> PageResult {
+    let caller = caller(&state, &headers, a).await?;
+    let f = Filters::parse(query.as_deref())?;
+    let readable = crate::routes::search::readable_namespaces(&state, &caller).await?;
+    let mut request = Request::new(&f.q, readable.clone());
+    request.facets = true;
+    request.limit = PAGE;
+    request.offset = (f.page - 1) * PAGE;
+    request.kinds = f.kind.iter().cloned().collect();
+    if let Some(ns) = &f.ns {
+        request.namespaces.retain(|n| n == ns);
+    }
+    request.deprecated = if f.deprecated { None } else { Some(false) };
+    request.signed = f.signed.then_some(true);
+    request.sort = match f.sort.as_deref() {
+        Some("last_updated") => Sort::LastUpdated,
+        Some("name") => Sort::Name,
+        Some(_) => Sort::Relevance,
+        None if f.q.trim().is_empty() => Sort::LastUpdated,
+        None => Sort::Relevance,
+    };
+    let active_sort = request.sort;
+    let results = state.index.search(state.meta.as_ref(), request).await?;
+    let pages = results.total.div_ceil(PAGE).max(1);
+    let sorts = [("Relevance", "relevance", Sort::Relevance), ("Recently updated", "last_updated", Sort::LastUpdated), ("Name", "name", Sort::Name)]
+        .into_iter()
+        .map(|(label, key, sort)| SortLink { label, active: sort == active_sort, href: f.with(|n| n.sort = Some(key.to_owned())) })
+        .collect();
+    let page = SearchPage {
+        layout: Layout::new(&f.q),
+        hits: results.hits.iter().map(Card::from).collect(),
+        total: results.total,
+        facets: facet_groups(&f, &results.facets.unwrap_or_default()),
+        sorts,
+        page: f.page,
+        pages,
+        previous: (f.page > 1).then(|| {
+            let mut p = f.clone();
+            p.page -= 1;
+            p.href()
+        }),
+        next: (f.page < pages).then(|| {
+            let mut p = f.clone();
+            p.page += 1;
+            p.href()
+        }),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+fn human_size(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if b < 1_048_576.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{:.1} MiB", b / 1_048_576.0)
+    }
+}
+
+/// The README rendered, cached by archive digest (rendering and sanitising a large README
+/// takes milliseconds; a pack's README never changes).
+fn readme_html(digest: &str, readme: &str) -> String {
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, std::sync::Arc<String>>>> = std::sync::LazyLock::new(Default::default);
+    if let Some(hit) = CACHE.lock().expect("not poisoned").get(digest) {
+        return hit.as_str().to_owned();
+    }
+    let (html, _) = render::markdown(readme);
+    let mut cache = CACHE.lock().expect("not poisoned");
+    if cache.len() >= 256 {
+        cache.clear();
+    }
+    cache.insert(digest.to_owned(), std::sync::Arc::new(html.clone()));
+    html
+}
+
+async fn pack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientAddress(a): ClientAddress,
+    Path((namespace, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let caller = caller(&state, &headers, a).await?;
+    require_read(&state, &caller, &namespace).await?;
+    let repository = format!("{namespace}/{name}");
+    let entries = state.index.versions(state.meta.as_ref(), &repository).await?;
+    let Some(latest) = entries.first() else { return Err(PageError::not_found()) };
+    let wanted = pairs(query.as_deref()).into_iter().find(|(k, _)| k == "version").map(|(_, v)| v);
+    let version = wanted.unwrap_or_else(|| latest.version.clone());
+    let record = state.meta.pack(&repository, &version).await?.ok_or_else(|| {
+        let known: Vec<&str> = entries.iter().take(10).map(|e| e.version.as_str()).collect();
+        PageError::new(StatusCode::NOT_FOUND, format!("{name} has no version {version}. Versions: {}.", known.join(", ")))
+    })?;
+    let meta: PackMeta = serde_json::from_str(&record.pack.metadata).map_err(|e| registry_core::store::StoreError::Backend(format!("pack metadata: {e}")))?;
+    let base = crate::routes::oci::request::base_url(&state, &headers);
+    let host = base.split("://").nth(1).unwrap_or_default();
+    let plain = if base.starts_with("http://") { " --plain-http" } else { "" };
+    let install = vec![
+        Install { label: "sherpack", command: format!("sherpack pull oci://{host}/{repository}:{version}") },
+        Install { label: "helm (OCI)", command: format!("helm install {name} oci://{host}/{repository} --version {version}{plain}") },
+        Install { label: "helm (repository)", command: format!("helm repo add {namespace} {base}/{namespace}\nhelm install {name} {namespace}/{name} --version {version}") },
+    ];
+    let mut dependencies = Vec::new();
+    for d in &meta.dependencies {
+        let local = format!("{namespace}/{}", d.name);
+        let here = d.repository.as_deref().is_none_or(|r| r.contains(host) || r.starts_with("file://")) && state.index.versions(state.meta.as_ref(), &local).await?.first().is_some();
+        dependencies.push(DependencyLink {
+            name: d.name.clone(),
+            version: d.version.clone().unwrap_or_default(),
+            repository: d.repository.clone().unwrap_or_default(),
+            href: here.then(|| format!("/-/packs/{local}")),
+        });
+    }
+    let signature = record.pack.signature.as_ref();
+    let signature_status = signature.map_or_else(|| "none".to_owned(), |s| s.status.clone());
+    let signature_label = match signature_status.as_str() {
+        "verified" => "Signed, verified",
+        "unverified" => "Signed, key not trusted here",
+        "invalid" => "Signature invalid",
+        _ => "Not signed",
+    };
+    let page = PackPage {
+        layout: Layout::new(""),
+        namespace,
+        name: meta.name.clone(),
+        latest: version == latest.version,
+        version,
+        description: meta.description.clone().unwrap_or_default(),
+        kind: meta.kind.as_str().to_owned(),
+        kind_label: kind_label(meta.kind.as_str()),
+        deprecated: meta.deprecated,
+        icon: web_url(meta.icon.as_deref()),
+        signature_status,
+        signature_label,
+        signing_key: signature.map(|s| s.key_id.clone()),
+        install,
+        readme_html: meta.readme.as_deref().map(|r| readme_html(&record.pack.archive_digest.to_string(), r)).unwrap_or_default(),
+        values_html: meta.values.as_deref().map(render::yaml).unwrap_or_default(),
+        schema: meta.values_schema.as_deref().map(|s| render::schema_rows(s, SCHEMA_ROWS)).unwrap_or_default(),
+        templates: meta.templates.clone(),
+        dependencies,
+        versions: entries.iter().map(|e| VersionLink { version: e.version.clone(), date: date(e.created_at).0.get(..10).unwrap_or_default().to_owned() }).collect(),
+        app_version: meta.app_version.clone(),
+        kube_version: meta.kube_version.clone(),
+        published: date(record.created_at).0,
+        size: human_size(record.pack.archive_size),
+        digest: record.pack.archive_digest.to_string(),
+        keywords: meta.keywords.clone(),
+        home: web_url(meta.home.as_deref()),
+        sources: meta.sources.iter().filter_map(|s| web_url(Some(s))).collect(),
+        maintainers: meta.maintainers.iter().map(|m| m.name.clone()).collect(),
+    };
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn namespace(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress, Path(namespace): Path<String>) -> PageResult {
+    let caller = caller(&state, &headers, a).await?;
+    require_read(&state, &caller, &namespace).await?;
+    let mut request = Request::new("", vec![namespace.clone()]);
+    request.sort = Sort::Name;
+    request.limit = 1000;
+    let results = state.index.search(state.meta.as_ref(), request).await?;
+    if results.hits.is_empty() && !state.index.namespaces(state.meta.as_ref()).await?.contains(&namespace) {
+        return Err(PageError::not_found());
+    }
+    let base = crate::routes::oci::request::base_url(&state, &headers);
+    let page = NamespacePage { layout: Layout::new(""), repo_url: format!("{base}/{namespace}"), namespace, hits: results.hits.iter().map(Card::from).collect() };
+    Ok(html(StatusCode::OK, &page))
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (CSS, "text/css; charset=utf-8"),
+        "app.js" => (JS, "text/javascript; charset=utf-8"),
+        _ => return PageError::not_found().into_response(),
+    };
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn not_found() -> Response {
+    PageError::not_found().into_response()
+}

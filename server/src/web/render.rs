@@ -1,0 +1,301 @@
+//! Turning what packs carry into safe HTML: the README (Markdown → HTML, then sanitised:
+//! scripts, event handlers and `javascript:` links removed, relative images dropped, heading
+//! anchors prefixed), YAML with syntax highlighting, and the values schema as table rows.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
+
+/// Prefix of every id the README brings, so it cannot clobber the page's own.
+const ID_PREFIX: &str = "readme-";
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A heading's anchor: lowercase words joined by `-`.
+fn slug(text: &str) -> String {
+    let mut slug = String::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if !slug.is_empty() {
+            slug.push('-');
+        }
+        slug.push_str(&word.to_lowercase());
+    }
+    if slug.is_empty() { "section".to_owned() } else { slug }
+}
+
+fn is_absolute(url: &str) -> bool {
+    let lower = url.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+/// The README as sanitised HTML, and its headings (level, anchor, text) for a table of contents.
+#[must_use]
+pub fn markdown(source: &str) -> (String, Vec<(u8, String, String)>) {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS | Options::ENABLE_FOOTNOTES;
+    let mut events = Vec::new();
+    let mut headings = Vec::new();
+    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    let mut heading: Option<(HeadingLevel, Vec<Event>, String)> = None;
+    let mut code: Option<(String, String)> = None;
+    let mut skipped_image = 0usize;
+    for event in Parser::new_ext(source, options) {
+        if let Some((language, text)) = &mut code {
+            match event {
+                Event::Text(t) => text.push_str(&t),
+                Event::End(TagEnd::CodeBlock) => {
+                    let class = if language.is_empty() { String::new() } else { format!(" class=\"language-{}\"", escape(language)) };
+                    let body = if matches!(language.as_str(), "yaml" | "yml") { yaml(text) } else { code_html(text) };
+                    events.push(Event::Html(CowStr::from(format!("<pre><code{class}>{body}</code></pre>\n"))));
+                    code = None;
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match event {
+            Event::Start(Tag::CodeBlock(kind)) => {
+                let language = match kind {
+                    CodeBlockKind::Fenced(info) => info.split_whitespace().next().unwrap_or_default().to_ascii_lowercase(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                code = Some((language, String::new()));
+            }
+            // Relative images point into an archive the browser cannot reach: dropped, alt text kept.
+            Event::Start(Tag::Image { ref dest_url, .. }) if !is_absolute(dest_url) => skipped_image += 1,
+            Event::End(TagEnd::Image) if skipped_image > 0 => skipped_image -= 1,
+            Event::Start(Tag::Heading { level, .. }) => heading = Some((level, Vec::new(), String::new())),
+            Event::End(TagEnd::Heading(_)) => {
+                if let Some((level, inner, text)) = heading.take() {
+                    let base = slug(&text);
+                    let n = used.entry(base.clone()).or_default();
+                    let anchor = if *n == 0 { base.clone() } else { format!("{base}-{n}") };
+                    *n += 1;
+                    let number = level as u8;
+                    let mut html = String::new();
+                    pulldown_cmark::html::push_html(&mut html, inner.into_iter());
+                    events.push(Event::Html(CowStr::from(format!(
+                        "<h{number} id=\"{ID_PREFIX}{anchor}\"><a class=\"anchor\" href=\"#{ID_PREFIX}{anchor}\" aria-hidden=\"true\">#</a>{html}</h{number}>\n"
+                    ))));
+                    headings.push((number, format!("{ID_PREFIX}{anchor}"), text));
+                }
+            }
+            other => {
+                if let Some((_, inner, text)) = &mut heading {
+                    if let Event::Text(t) | Event::Code(t) = &other {
+                        text.push_str(t);
+                    }
+                    inner.push(other);
+                } else {
+                    events.push(other);
+                }
+            }
+        }
+    }
+    let mut html = String::with_capacity(source.len() * 3 / 2);
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    (sanitise(&html), headings)
+}
+
+/// Everything a README may not do, removed: scripts, styles, event handlers, forms, frames,
+/// `javascript:` and `data:` links. Links open without the page's referrer.
+fn sanitise(html: &str) -> String {
+    let heading_attributes: std::collections::HashSet<&str> = ["id"].into_iter().collect();
+    let mut builder = ammonia::Builder::default();
+    builder
+        .add_tag_attributes("h1", heading_attributes.iter().copied())
+        .add_tag_attributes("h2", heading_attributes.iter().copied())
+        .add_tag_attributes("h3", heading_attributes.iter().copied())
+        .add_tag_attributes("h4", heading_attributes.iter().copied())
+        .add_tag_attributes("h5", heading_attributes.iter().copied())
+        .add_tag_attributes("h6", heading_attributes.iter().copied())
+        .add_tag_attributes("a", ["class", "aria-hidden"])
+        .add_tag_attributes("code", ["class"])
+        .add_tag_attributes("span", ["class"])
+        .add_tag_attributes("input", ["type", "checked", "disabled"])
+        .add_tags(["input"])
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"));
+    builder.clean(html).to_string()
+}
+
+/// Plain code, escaped.
+fn code_html(text: &str) -> String {
+    escape(text)
+}
+
+/// YAML with keys, strings, numbers, booleans and comments in `<span class>`es, escaped.
+#[must_use]
+pub fn yaml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let (content, comment) = split_comment(body);
+        let indent = content.len() - content.trim_start().len();
+        out.push_str(&content[..indent]);
+        let rest = &content[indent..];
+        let (marker, rest) = rest.strip_prefix("- ").map_or(("", rest), |r| ("- ", r));
+        out.push_str(marker);
+        match key_split(rest) {
+            Some((key, value)) => {
+                let _ = write!(out, "<span class=\"k\">{}</span>:", escape(key));
+                let spaces = value.len() - value.trim_start().len();
+                out.push_str(&value[..spaces]);
+                out.push_str(&scalar(value[spaces..].trim_end()));
+                out.push_str(&value[spaces + value[spaces..].trim_end().len()..]);
+            }
+            None => out.push_str(&scalar(rest)),
+        }
+        if !comment.is_empty() {
+            let _ = write!(out, "<span class=\"c\">{}</span>", escape(comment));
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
+/// A line split before a `#` comment that is not inside quotes.
+fn split_comment(line: &str) -> (&str, &str) {
+    let mut quote: Option<char> = None;
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '"' || c == '\'' => quote = Some(c),
+            None if c == '#' && previous.is_whitespace() => return (&line[..i], &line[i..]),
+            None => {}
+        }
+        previous = c;
+    }
+    (line, "")
+}
+
+/// `key: value` → (key, ": value" without the colon), for a plain or quoted key.
+fn key_split(text: &str) -> Option<(&str, &str)> {
+    let end = if text.starts_with('"') || text.starts_with('\'') {
+        let quote = text.chars().next()?;
+        text[1..].find(quote)? + 2
+    } else {
+        text.find(':').filter(|i| text[..*i].chars().all(|c| c.is_alphanumeric() || "-_./ ".contains(c)))?
+    };
+    let after = text.get(end..)?;
+    let value = after.strip_prefix(':')?;
+    (value.is_empty() || value.starts_with(' ')).then_some((&text[..end], value))
+}
+
+fn scalar(value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    let class = if value.starts_with('"') || value.starts_with('\'') {
+        "s"
+    } else if matches!(value, "true" | "false" | "null" | "~" | "yes" | "no") {
+        "b"
+    } else if value.parse::<f64>().is_ok() {
+        "n"
+    } else if value.starts_with('|') || value.starts_with('>') || value.starts_with('{') || value.starts_with('[') || value.starts_with('&') || value.starts_with('*') {
+        "p"
+    } else {
+        "s"
+    };
+    format!("<span class=\"{class}\">{}</span>", escape(value))
+}
+
+/// One row of the values schema table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaRow {
+    pub path: String,
+    pub kind: String,
+    pub default: String,
+    pub description: String,
+    pub required: bool,
+}
+
+/// The values schema (JSON or YAML) as rows, properties depth-first, at most `limit` rows.
+#[must_use]
+pub fn schema_rows(schema: &str, limit: usize) -> Vec<SchemaRow> {
+    let value: serde_json::Value = serde_json::from_str(schema).or_else(|_| serde_saphyr::from_str(schema)).unwrap_or_default();
+    let mut rows = Vec::new();
+    walk(&value, "", &mut rows, limit, 0);
+    rows
+}
+
+fn walk(node: &serde_json::Value, path: &str, rows: &mut Vec<SchemaRow>, limit: usize, depth: usize) {
+    let Some(properties) = node.get("properties").and_then(|p| p.as_object()) else { return };
+    let required: Vec<&str> = node.get("required").and_then(|r| r.as_array()).map(|r| r.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+    for (name, property) in properties {
+        if rows.len() >= limit || depth > 8 {
+            return;
+        }
+        let full = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+        let kind = match property.get("type") {
+            Some(serde_json::Value::String(t)) => t.clone(),
+            Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(" | "),
+            _ => property.get("enum").map(|_| "enum".to_owned()).unwrap_or_default(),
+        };
+        rows.push(SchemaRow {
+            path: full.clone(),
+            kind,
+            default: property.get("default").map(|d| d.to_string()).unwrap_or_default(),
+            description: property.get("description").and_then(|d| d.as_str()).unwrap_or_default().to_owned(),
+            required: required.contains(&name.as_str()),
+        });
+        walk(property, &full, rows, limit, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{markdown, schema_rows, yaml};
+
+    #[test]
+    fn readme_scripts_handlers_and_javascript_links_are_removed() {
+        let (html, _) = markdown(
+            "# Hi\n<script>alert(1)</script>\n<img src=x onerror=alert(2)>\n[click](javascript:alert(3))\n<a href=\"JaVaScRiPt:alert(4)\">x</a>\n<iframe src=\"https://evil\"></iframe>\n",
+        );
+        for bad in ["<script", "onerror", "javascript:", "JaVaScRiPt", "<iframe", "alert(1)"] {
+            assert!(!html.to_lowercase().contains(&bad.to_lowercase()), "{bad} in {html}");
+        }
+    }
+
+    #[test]
+    fn headings_get_prefixed_anchors_and_tables_and_code_render() {
+        let (html, headings) = markdown("# Install\n\n## Install\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```yaml\nkey: \"v\" # note\n```\n\n![logo](logo.png) ![badge](https://example.com/b.svg)\n");
+        assert!(html.contains("id=\"readme-install\"") && html.contains("id=\"readme-install-1\""), "{html}");
+        assert_eq!(headings[0], (1, "readme-install".to_owned(), "Install".to_owned()));
+        assert!(html.contains("<table>") && html.contains("<td>1</td>"), "{html}");
+        assert!(html.contains("<span class=\"k\">key</span>"), "{html}");
+        assert!(!html.contains("logo.png") && html.contains("logo"), "relative image dropped, alt kept: {html}");
+        assert!(html.contains("https://example.com/b.svg"));
+    }
+
+    #[test]
+    fn yaml_is_highlighted_and_escaped() {
+        let html = yaml("replicas: 3 # how many\nimage:\n  tag: \"<latest>\"\n  pull: true\nlist:\n- a: 1\n");
+        assert!(html.contains("<span class=\"k\">replicas</span>: <span class=\"n\">3</span> <span class=\"c\"># how many</span>"), "{html}");
+        assert!(html.contains("<span class=\"s\">&quot;&lt;latest&gt;&quot;</span>"), "{html}");
+        assert!(html.contains("<span class=\"b\">true</span>"));
+        assert!(html.contains("- <span class=\"k\">a</span>"));
+    }
+
+    #[test]
+    fn schema_becomes_rows() {
+        let rows = schema_rows(r#"{"properties":{"replicas":{"type":"integer","default":1,"description":"Pods"},"image":{"type":"object","properties":{"tag":{"type":"string"}}}},"required":["replicas"]}"#, 100);
+        assert_eq!(rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["image", "image.tag", "replicas"]);
+        assert!(rows[2].required && rows[2].default == "1" && rows[2].description == "Pods");
+    }
+}

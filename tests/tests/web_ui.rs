@@ -1,0 +1,231 @@
+//! The web UI end to end in headless Chromium: type a query, see results, filter by a facet,
+//! open a pack, switch version, read its README and values, copy an install command; a README
+//! with `<script>`, `onerror=` and `javascript:` links renders inert; screenshots of every page
+//! at desktop and phone width (in `target/debug/web-screenshots/`). Plus, without a browser:
+//! the security headers, private packs, error pages and pages without JavaScript.
+
+use reqwest::Method;
+use serde_json::Value;
+use sherpack_test_support::auth::{Cred, Tenants};
+use sherpack_test_support::browser::{Browser, Locator};
+use sherpack_test_support::fixtures::{PackSpec, pack_archive, spec_archive};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
+
+const README: &str = r#"# Webapp
+
+A web application with **batteries included**.
+
+## Getting started
+
+| value | meaning |
+|---|---|
+| `replicaCount` | pods to run |
+
+```yaml
+replicaCount: 2 # more for production
+image:
+  tag: "1.25"
+```
+
+![architecture](docs/architecture.png)
+
+<script>window.__pwned = "script";</script>
+<img src="x" onerror="window.__pwned = 'onerror'">
+[Click me](javascript:window.__pwned='link')
+<a href="JAVASCRIPT:window.__pwned='upper'">shout</a>
+<iframe src="https://example.com"></iframe>
+"#;
+
+const VALUES: &str = "# Default values for webapp.\nreplicaCount: 1\nimage:\n  repository: nginx\n  tag: \"1.25\" # pinned\nservice:\n  enabled: true\n";
+
+const SCHEMA: &str = r#"{"type":"object","required":["replicaCount"],"properties":{"replicaCount":{"type":"integer","default":1,"description":"How many pods run"},"image":{"type":"object","properties":{"tag":{"type":"string","description":"Image tag"}}}}}"#;
+
+async fn upload(base: &str, cred: &Cred, namespace: &str, archive: Vec<u8>) {
+    let r = cred.apply(reqwest::Client::new().post(format!("{base}/api/{namespace}/charts"))).body(archive).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+}
+
+async fn seed(base: &str, cred: &Cred, namespace: &str) {
+    for version in ["1.0.0", "1.1.0"] {
+        let spec = PackSpec {
+            helm: true,
+            description: "A web application with batteries included",
+            keywords: &["web", "http"],
+            maintainers: &["Web Team"],
+            readme: Some(README),
+            values: Some(VALUES),
+            dependencies: &[("redis", "^7.0.0", "file://../redis")],
+            files: &[("values.schema.json", SCHEMA), ("templates/service.yaml", "kind: Service\n")],
+            ..PackSpec::new("webapp", version)
+        };
+        upload(base, cred, namespace, spec_archive(&spec)).await;
+    }
+    upload(base, cred, namespace, pack_archive("redis", "7.0.0", "Redis key-value store for webapp caches", &["cache"], false, 0)).await;
+    upload(base, cred, namespace, pack_archive("webapp-legacy", "0.9.0", "The old web application", &["web"], true, 0)).await;
+}
+
+async fn text(b: &Browser, css: &str) -> String {
+    b.client.wait().for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+async fn no_horizontal_scroll(b: &Browser, page: &str) {
+    let fits = b.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
+    assert_eq!(fits, Value::Bool(true), "{page} scrolls sideways at this width");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_finds_reads_and_installs_a_pack() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let base = server.url.clone();
+    seed(&base, &Cred::Anonymous, "charts").await;
+    let b = Browser::start(1280, 900).await;
+
+    // Home: counts, recent packs, a search box.
+    b.client.goto(&format!("{base}/")).await.unwrap();
+    assert!(text(&b, ".counts").await.contains("3 packs"), "{}", text(&b, ".counts").await);
+    b.screenshot("home-desktop").await;
+
+    // Autocomplete suggests names while typing.
+    let input = b.client.find(Locator::Css("#home-q")).await.unwrap();
+    input.send_keys("red").await.unwrap();
+    b.wait_until("return [...document.querySelectorAll('#suggestions option')].some(o => o.value === 'redis')").await;
+
+    // Type a query, see results.
+    input.clear().await.unwrap();
+    input.send_keys("webapp\u{E007}").await.unwrap();
+    b.wait_until("return location.pathname === '/-/search'").await;
+    assert!(text(&b, "#results-title").await.contains("webapp"));
+    let cards: Vec<String> = titles(&b).await;
+    assert_eq!(cards[0], "webapp", "{cards:?}");
+    assert!(!cards.contains(&"webapp-legacy".to_owned()), "deprecated packs are hidden until asked for: {cards:?}");
+    b.screenshot("search-desktop").await;
+
+    // Filter by a facet: only Sherpack packs, then back and include deprecated ones.
+    b.client.find(Locator::LinkText("Include deprecated 1")).await.unwrap().click().await.unwrap();
+    b.wait_until("return location.search.includes('deprecated=true')").await;
+    assert!(titles(&b).await.contains(&"webapp-legacy".to_owned()));
+    let sherpack = b.client.find(Locator::XPath("//a[contains(@class,'facet')][starts-with(normalize-space(.),'Sherpack')]")).await.unwrap();
+    sherpack.click().await.unwrap();
+    b.wait_until("return location.search.includes('kind=sherpack')").await;
+    let sherpacks = titles(&b).await;
+    assert!(sherpacks.contains(&"webapp-legacy".to_owned()) && !sherpacks.contains(&"webapp".to_owned()), "webapp is a Helm chart: {sherpacks:?}");
+    b.client.goto(&format!("{base}/-/search?q=webapp")).await.unwrap();
+
+    // Open the pack: the latest version, README, values, schema, dependencies.
+    b.client.find(Locator::LinkText("webapp")).await.unwrap().click().await.unwrap();
+    b.wait_until("return location.pathname === '/-/packs/charts/webapp'").await;
+    assert!(text(&b, "h1").await.contains("1.1.0"));
+    let readme = text(&b, "#readme").await;
+    assert!(readme.contains("Getting started") && readme.contains("batteries included"), "{readme}");
+    assert!(text(&b, "#readme table").await.contains("pods to run"));
+    assert_eq!(b.eval("return document.querySelectorAll('#readme pre .k').length > 0").await, Value::Bool(true), "highlighted YAML in the README");
+    assert!(text(&b, "#values").await.contains("replicaCount: 1"));
+    assert_eq!(b.eval("return document.querySelector('#values .c').textContent").await, "# Default values for webapp.");
+    assert!(text(&b, "#schema").await.contains("How many pods run"));
+    assert!(text(&b, "#templates").await.contains("templates/service.yaml"));
+    let dependency = b.client.find(Locator::Css("#dependencies a")).await.unwrap();
+    assert_eq!(dependency.attr("href").await.unwrap().as_deref(), Some("/-/packs/charts/redis"), "a dependency that lives here is linked");
+    b.screenshot("pack-desktop").await;
+
+    // The README's scripts, handlers and javascript: links are inert.
+    assert_eq!(b.eval("return window.__pwned === undefined").await, Value::Bool(true));
+    assert_eq!(b.eval("return document.querySelectorAll('#readme script, #readme iframe, #readme [onerror]').length").await, 0);
+    assert_eq!(b.eval("return [...document.querySelectorAll('#readme a')].filter(a => /^javascript:/i.test(a.getAttribute('href') || '')).length").await, 0);
+    assert_eq!(b.eval("return document.querySelectorAll('#readme img[src*=\"architecture\"]').length").await, 0, "relative images are dropped");
+
+    // Copy the install command.
+    let copy = b.client.find(Locator::Css("button[data-copy='install-1']")).await.unwrap();
+    copy.click().await.unwrap();
+    b.wait_until("return document.querySelector(\"button[data-copy='install-1']\").textContent === 'Copied'").await;
+    let command = text(&b, "#install-1").await;
+    assert_eq!(command, format!("sherpack pull oci://{}/charts/webapp:1.1.0", base.trim_start_matches("http://")));
+
+    // Switch version.
+    b.client.find(Locator::Css("#version option[value='1.0.0']")).await.unwrap().click().await.unwrap();
+    b.wait_until("return location.search === '?version=1.0.0'").await;
+    assert!(text(&b, "h1").await.contains("1.0.0"));
+    assert!(text(&b, ".badges").await.contains("not the latest version"));
+
+    // Namespace page and a missing pack.
+    b.client.goto(&format!("{base}/-/ns/charts")).await.unwrap();
+    assert_eq!(titles(&b).await, ["redis", "webapp", "webapp-legacy"]);
+    b.screenshot("namespace-desktop").await;
+    b.client.goto(&format!("{base}/-/packs/charts/nothing")).await.unwrap();
+    assert_eq!(text(&b, "h1").await, "Not found");
+    b.screenshot("not-found-desktop").await;
+    b.close().await;
+
+    // Phone width: every page usable without sideways scrolling.
+    let phone = Browser::start(390, 844).await;
+    for (page, path) in [("home", "/"), ("search", "/-/search?q=web"), ("pack", "/-/packs/charts/webapp"), ("namespace", "/-/ns/charts"), ("not-found", "/-/nope")] {
+        phone.client.goto(&format!("{base}{path}")).await.unwrap();
+        no_horizontal_scroll(&phone, page).await;
+        phone.screenshot(&format!("{page}-phone")).await;
+    }
+    phone.close().await;
+}
+
+async fn titles(b: &Browser) -> Vec<String> {
+    let mut out = Vec::new();
+    for card in b.client.find_all(Locator::Css(".card-title")).await.unwrap() {
+        out.push(card.text().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_safe_private_and_work_without_javascript() {
+    let t = Tenants::start(ServerOptions::default()).await;
+    let base = t.server.url.clone();
+    seed(&base, &Cred::admin(), "team").await;
+    upload(&base, &Cred::admin(), "pub", pack_archive("hello", "1.0.0", "Hello for everyone", &["demo"], false, 0)).await;
+    let http = reqwest::Client::new();
+    let get = |cred: Cred, path: &str| cred.apply(http.get(format!("{base}{path}"))).send();
+
+    // Security headers; no inline script anywhere.
+    let r = get(Cred::user("rita"), "/-/packs/team/webapp").await.unwrap();
+    assert_eq!(r.status(), 200);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("<script>") && !page.contains("onerror") && !page.contains("javascript:"), "inline script or handler in the page");
+
+    // Private packs: anonymous callers are asked to sign in, other tenants see nothing.
+    let r = get(Cred::Anonymous, "/-/packs/team/webapp").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(!r.text().await.unwrap().contains("webapp"));
+    for path in ["/-/packs/team/webapp", "/-/ns/team"] {
+        let r = get(Cred::user("otto"), path).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        assert!(!r.text().await.unwrap().contains("batteries"), "{path}");
+    }
+    for (cred, shows_team) in [(Cred::Anonymous, false), (Cred::user("otto"), false), (Cred::user("rita"), true)] {
+        for path in ["/", "/-/search?q=web", "/-/search"] {
+            let body = get(cred.clone(), path).await.unwrap().text().await.unwrap();
+            assert_eq!(body.contains("/-/packs/team/"), shows_team, "{path}");
+            assert!(body.contains("/-/packs/pub/hello") || path.contains("q=web"), "{path}");
+        }
+    }
+
+    // Pages without JavaScript: the search form is a plain GET form, the version switch too.
+    let home = get(Cred::Anonymous, "/").await.unwrap().text().await.unwrap();
+    assert!(home.contains("action=\"/-/search\" method=\"get\""));
+    let pack = get(Cred::user("rita"), "/-/packs/team/webapp?version=1.0.0").await.unwrap().text().await.unwrap();
+    assert!(pack.contains("<option value=\"1.0.0\" selected>"));
+    assert!(pack.contains("<button type=\"submit\">Show</button>"));
+
+    // Errors are pages, with the right status.
+    let r = get(Cred::user("rita"), "/-/packs/team/webapp?version=9.9.9").await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().await.unwrap().contains("1.1.0, 1.0.0"), "the versions that exist");
+    assert_eq!(get(Cred::Anonymous, "/-/search?page=0").await.unwrap().status(), 400);
+    assert_eq!(get(Cred::Anonymous, "/-/elsewhere").await.unwrap().status(), 404);
+    let css = get(Cred::Anonymous, "/-/static/app.css").await.unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().await.unwrap().contains("prefers-color-scheme: dark"), "a dark theme from the system setting");
+
+    // The page never lists what the search API would not.
+    let api = t.api.expect(&Cred::user("otto"), Method::GET, "/api/v1/packages/search?ts_query_web=web", None, 200).await;
+    assert!(!api.to_string().contains("team"));
+}
