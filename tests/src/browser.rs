@@ -22,7 +22,9 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// Starts ChromeDriver on a free loopback port and opens a headless Chromium session.
+    /// Starts ChromeDriver on a free loopback port and opens a headless Chromium session with
+    /// a viewport of this size (below 500 pixels wide, as a phone: Chromium's windows are not
+    /// that narrow, so the device is emulated).
     pub async fn start(width: u32, height: u32) -> Self {
         let port = free_port();
         let mut driver = Command::new(system("chromedriver"))
@@ -41,19 +43,20 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = tempfile::tempdir().unwrap();
+        let mut options = serde_json::json!({
+            "binary": system("chromium"),
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-extensions", "--hide-scrollbars",
+                format!("--window-size={},{}", width.max(500), height),
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        });
+        if width < 500 {
+            options["mobileEmulation"] = serde_json::json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true } });
+        }
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            serde_json::json!({
-                "binary": system("chromium"),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--no-first-run", "--disable-extensions", "--hide-scrollbars",
-                    format!("--window-size={width},{height}"),
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
+        capabilities.insert("goog:chromeOptions".into(), options);
         let client = match fantoccini::ClientBuilder::rustls().unwrap().capabilities(capabilities).connect(&url).await {
             Ok(c) => c,
             Err(e) => {

@@ -64,13 +64,23 @@ async fn seed(base: &str, cred: &Cred, namespace: &str) {
     upload(base, cred, namespace, pack_archive("webapp-legacy", "0.9.0", "The old web application", &["web"], true, 0)).await;
 }
 
+/// A phone's screen width in CSS pixels.
+const PHONE: u32 = 390;
+
 async fn text(b: &Browser, css: &str) -> String {
     b.client.wait().for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
 }
 
-async fn no_horizontal_scroll(b: &Browser, page: &str) {
-    let fits = b.eval("return document.documentElement.scrollWidth <= window.innerWidth + 1").await;
-    assert_eq!(fits, Value::Bool(true), "{page} scrolls sideways at this width");
+/// Nothing on the page is wider than the phone's screen (a phone widens its layout viewport to
+/// the widest content, so the screen width is what to compare with), except inside boxes that
+/// scroll on their own (code blocks, wide tables).
+async fn no_horizontal_scroll(b: &Browser, page: &str, width: u32) {
+    let script = format!(
+        "const scrolls = (e) => {{ for (let p = e.parentElement; p; p = p.parentElement) {{ if (['auto', 'scroll', 'hidden'].includes(getComputedStyle(p).overflowX)) return true; }} return false; }};
+         return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > {width} + 1 && !scrolls(e)).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 8)"
+    );
+    let wide = b.eval(&script).await;
+    assert_eq!(wide, serde_json::json!([]), "{page} is wider than {width} pixels");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +111,7 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     b.screenshot("search-desktop").await;
 
     // Filter by a facet: only Sherpack packs, then back and include deprecated ones.
-    b.client.find(Locator::LinkText("Include deprecated 1")).await.unwrap().click().await.unwrap();
+    b.client.find(Locator::XPath("//a[contains(@class,'facet')][contains(., 'Include deprecated')]")).await.unwrap().click().await.unwrap();
     b.wait_until("return location.search.includes('deprecated=true')").await;
     assert!(titles(&b).await.contains(&"webapp-legacy".to_owned()));
     let sherpack = b.client.find(Locator::XPath("//a[contains(@class,'facet')][starts-with(normalize-space(.),'Sherpack')]")).await.unwrap();
@@ -156,11 +166,11 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     b.close().await;
 
     // Phone width: every page usable without sideways scrolling.
-    let phone = Browser::start(390, 844).await;
+    let phone = Browser::start(PHONE, 844).await;
     for (page, path) in [("home", "/"), ("search", "/-/search?q=web"), ("pack", "/-/packs/charts/webapp"), ("namespace", "/-/ns/charts"), ("not-found", "/-/nope")] {
         phone.client.goto(&format!("{base}{path}")).await.unwrap();
-        no_horizontal_scroll(&phone, page).await;
         phone.screenshot(&format!("{page}-phone")).await;
+        no_horizontal_scroll(&phone, page, PHONE).await;
     }
     phone.close().await;
 }
@@ -187,8 +197,11 @@ async fn pages_are_safe_private_and_work_without_javascript() {
     assert_eq!(r.status(), 200);
     let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
-    let page = r.text().await.unwrap();
-    assert!(!page.contains("<script>") && !page.contains("onerror") && !page.contains("javascript:"), "inline script or handler in the page");
+    let page = r.text().await.unwrap().to_lowercase();
+    for inline in ["<script>", " onerror=", "href=\"javascript:", "<iframe"] {
+        assert!(!page.contains(inline), "{inline} in the page");
+    }
+    assert_eq!(page.matches("<script").count(), 1, "one script, the embedded file");
 
     // Private packs: anonymous callers are asked to sign in, other tenants see nothing.
     let r = get(Cred::Anonymous, "/-/packs/team/webapp").await.unwrap();
