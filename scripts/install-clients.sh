@@ -21,7 +21,7 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry
+apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry chromium chromium-driver
 # The Debian package may start its own registry service on :5000; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 
