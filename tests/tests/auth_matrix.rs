@@ -222,7 +222,8 @@ async fn check_oci_matrix(f: &Fixture) {
     assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The Helm repository and `ChartMuseum` API rows of the matrix: index, download, list (pull),
+/// The Helm repository, `ChartMuseum` API and web page rows of the matrix: index, download,
+/// list, the pack and namespace pages (pull),
 /// upload of an existing version (push: 409 when allowed), delete of an unknown version
 /// (delete: "chart not found" when allowed).
 async fn check_repo_matrix(f: &Fixture) {
@@ -239,6 +240,8 @@ async fn check_repo_matrix(f: &Fixture) {
                         (Method::GET, format!("/{ns}/charts/api-1.0.0.tgz"), None),
                         (Method::GET, format!("/api/{ns}/charts"), None),
                         (Method::GET, format!("/api/{ns}/charts/api/latest"), None),
+                        (Method::GET, format!("/-/packs/{ns}/api"), None),
+                        (Method::GET, format!("/-/ns/{ns}"), None),
                     ],
                     Op::Push => vec![(Method::POST, format!("/api/{ns}/charts"), Some(f.pack.clone()))],
                     Op::Delete => vec![(Method::DELETE, format!("/api/{ns}/charts/api/9.9.9"), None)],
@@ -269,7 +272,8 @@ async fn check_repo_matrix(f: &Fixture) {
     assert!(failures.is_empty(), "{} cells wrong:\n{}", failures.len(), failures.join("\n"));
 }
 
-/// The listings across namespaces (the registry-wide index, the three search APIs): bad
+/// The listings across namespaces (the registry-wide index, the three search APIs, the home and
+/// search pages): bad
 /// credentials get 401, everyone else 200 with exactly the packs they may read, and no trace
 /// of a private namespace (facets included) for those who may not.
 async fn check_listing_matrix(f: &Fixture) {
@@ -284,6 +288,8 @@ async fn check_listing_matrix(f: &Fixture) {
             "/api/v1/packages/search?ts_query_web=api&facets=true",
             "/api/v1/packages/search?repo=team",
             "/api/v1/packages/autocomplete?q=ap",
+            "/",
+            "/-/search?q=api",
         ] {
             let response = api.send(&cred(&f.tenants, who), Method::GET, path, None).await;
             let status = response.status().as_u16();

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Web UI rendering: home, search and a pack page with a 200 KiB README (p50/p99 at
+# concurrency 1 and 16), the bytes each page ships, CSS + JS in total. Saves the table under
+# bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sherpack-registry/target}"
+cargo build --release -q -p sherpack-registry
+cargo build --release -q -p sherpack-test-support --example web_bench
+out="bench/results/web-$(date -u +%Y%m%d-%H%M%S).md"
+{
+  echo "# Web UI benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${BENCH_SECONDS:-5} s per load point"
+  echo
+  "$CARGO_TARGET_DIR/release/examples/web_bench"
+} | tee "$out"
+echo "saved $out"
