@@ -208,6 +208,8 @@ struct Inner {
     last_change_at: i64,
     /// Repository → its versions, newest first.
     repos: BTreeMap<String, Vec<Entry>>,
+    /// Namespaces holding packs, once asked for since the last change.
+    namespaces: Option<Vec<String>>,
     /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
     rendered: HashMap<String, Arc<Rendered>>,
     /// (namespace, chart name) → that chart's part of the namespace index, so a push
@@ -427,6 +429,7 @@ impl IndexCache {
         // disk only needs the changes made since it was written.
         let grouped = group_for_search(store.packs(None).await?);
         inner.repos = grouped.iter().map(|(repo, versions)| (repo.clone(), versions.iter().map(|(e, _)| e.clone()).collect())).collect();
+        inner.namespaces = None;
         let on_disk = match (inner.loaded, self.search_opened_at) {
             (false, Some(opened)) if opened <= last => touched_since(store, opened).await?.0,
             _ => None,
@@ -466,6 +469,7 @@ impl IndexCache {
             let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
             inner.fragments.remove(&(namespace.clone(), name));
             let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
+            inner.namespaces = None;
             if entries.is_empty() {
                 inner.repos.remove(&repository);
             } else {
@@ -586,9 +590,13 @@ impl IndexCache {
     pub async fn namespaces(&self, store: &dyn MetadataStore) -> Result<Vec<String>, StoreError> {
         let mut inner = self.inner.lock().await;
         self.catch_up(&mut inner, store).await?;
-        let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
-        names.dedup();
-        Ok(names)
+        let inner = &mut *inner;
+        let names = inner.namespaces.get_or_insert_with(|| {
+            let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
+            names.dedup();
+            names
+        });
+        Ok(names.clone())
     }
 
     /// A namespace's pack versions, by name, newest first.

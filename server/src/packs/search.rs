@@ -29,7 +29,7 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
@@ -295,27 +295,18 @@ impl SearchIndex {
         Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned() }, seq))
     }
 
+    /// Adds a version: every version with what identifies it (name, version, namespace, flags,
+    /// time); the latest also with its text, the only one results come from (so words match
+    /// one document per pack, not one per version).
     fn add(&self, writer: &IndexWriter, entry: &Entry, readme: Option<&str>, latest: bool) -> tantivy::Result<()> {
         let f = &self.fields;
         let m = &entry.meta;
-        let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
-        let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let signature = entry.signature.as_ref().map(|s| s.status.as_str());
         let display_name = m.annotations.get(DISPLAY_NAME).map(String::as_str);
-        let all = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&m.keywords.join(" ")), Some(&maintainers.join(" ")), Some(&annotations.join(" ")), readme]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("\n");
         let mut document = doc!(
             f.name => entry.name.clone(),
             f.name_exact => entry.name.to_lowercase(),
             f.name_len => entry.name.chars().count() as u64,
-            f.all => all,
-            f.repository_text => entry.repository.clone(),
-            f.keywords => m.keywords.join(" "),
-            f.maintainers => maintainers.join(" "),
-            f.annotations => annotations.join(" "),
             f.namespace => entry.namespace.clone(),
             f.repository => entry.repository.clone(),
             f.version => entry.version.clone(),
@@ -326,15 +317,26 @@ impl SearchIndex {
             f.kind => m.kind.as_str().to_owned(),
         );
         let mut text = |field, value: Option<&str>| {
-            if let Some(v) = value {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
                 document.add_text(field, v);
             }
         };
-        text(f.display_name, display_name);
-        text(f.description, m.description.as_deref());
         text(f.app_version, m.app_version.as_deref());
-        text(f.readme, readme);
         text(f.signature, signature);
+        if latest {
+            text(f.display_name, display_name);
+            text(f.description, m.description.as_deref());
+            let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
+            let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let (keywords, maintainers, annotations) = (m.keywords.join(" "), maintainers.join(" "), annotations.join(" "));
+            let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations), readme];
+            text(f.all, Some(&everything.into_iter().flatten().collect::<Vec<_>>().join("\n")));
+            text(f.repository_text, Some(&entry.repository));
+            text(f.keywords, Some(&keywords));
+            text(f.maintainers, Some(&maintainers));
+            text(f.annotations, Some(&annotations));
+            text(f.readme, readme);
+        }
         writer.add_document(document)?;
         Ok(())
     }

@@ -58,7 +58,7 @@ pub fn markdown(source: &str) -> (String, Vec<(u8, String, String)>) {
                 Event::Text(t) => text.push_str(&t),
                 Event::End(TagEnd::CodeBlock) => {
                     let class = if language.is_empty() { String::new() } else { format!(" class=\"language-{}\"", escape(language)) };
-                    let body = if matches!(language.as_str(), "yaml" | "yml") { yaml(text) } else { code_html(text) };
+                    let body = code_html(language, text);
                     events.push(Event::Html(CowStr::from(format!("<pre><code{class}>{body}</code></pre>\n"))));
                     code = None;
                 }
@@ -132,9 +132,84 @@ fn sanitise(html: &str) -> String {
     builder.clean(html).to_string()
 }
 
-/// Plain code, escaped.
-fn code_html(text: &str) -> String {
-    escape(text)
+/// Code, escaped, and highlighted for the languages READMEs show most.
+fn code_html(language: &str, text: &str) -> String {
+    match language {
+        "yaml" | "yml" => yaml(text),
+        "json" | "jsonc" => json_like(text),
+        "sh" | "bash" | "shell" | "console" | "shell-session" | "zsh" => shell(text),
+        _ => escape(text),
+    }
+}
+
+fn span(class: &str, text: &str) -> String {
+    format!("<span class=\"{class}\">{}</span>", escape(text))
+}
+
+/// JSON: keys, strings, numbers and literals.
+fn json_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '"' {
+            let start = i;
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(chars.len());
+            let literal: String = chars[start..i].iter().collect();
+            let is_key = chars[i..].iter().find(|c| !c.is_whitespace()) == Some(&':');
+            out.push_str(&span(if is_key { "k" } else { "s" }, &literal));
+        } else if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            let start = i;
+            i += 1;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '.' | '-' | '+')) {
+                i += 1;
+            }
+            out.push_str(&span("n", &chars[start..i].iter().collect::<String>()));
+        } else if c.is_ascii_alphabetic() {
+            let start = i;
+            while i < chars.len() && chars[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if matches!(word.as_str(), "true" | "false" | "null") { out.push_str(&span("b", &word)) } else { out.push_str(&escape(&word)) }
+        } else {
+            out.push_str(&escape(&c.to_string()));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Shell: prompts, comments and quoted strings.
+fn shell(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+        let (content, comment) = split_comment(body);
+        let (prompt, command) = content.strip_prefix("$ ").map_or(("", content), |c| ("$ ", c));
+        if !prompt.is_empty() {
+            out.push_str(&span("c", prompt));
+        }
+        let mut rest = command;
+        while let Some(start) = rest.find(['"', '\'']) {
+            let quote = rest[start..].chars().next().unwrap_or('"');
+            out.push_str(&escape(&rest[..start]));
+            let end = rest[start + 1..].find(quote).map_or(rest.len(), |e| start + e + 2);
+            out.push_str(&span("s", &rest[start..end]));
+            rest = &rest[end..];
+        }
+        out.push_str(&escape(rest));
+        if !comment.is_empty() {
+            out.push_str(&span("c", comment));
+        }
+        out.push_str(newline);
+    }
+    out
 }
 
 /// YAML with keys, strings, numbers, booleans and comments in `<span class>`es, escaped.
@@ -291,6 +366,15 @@ mod tests {
         assert!(html.contains("<span class=\"s\">&quot;&lt;latest&gt;&quot;</span>"), "{html}");
         assert!(html.contains("<span class=\"b\">true</span>"));
         assert!(html.contains("- <span class=\"k\">a</span>"));
+    }
+
+    #[test]
+    fn json_and_shell_are_highlighted() {
+        let json = super::json_like("{\"replicas\": 3, \"name\": \"<x>\", \"on\": true}");
+        assert!(json.contains("<span class=\"k\">&quot;replicas&quot;</span>: <span class=\"n\">3</span>"), "{json}");
+        assert!(json.contains("<span class=\"s\">&quot;&lt;x&gt;&quot;</span>") && json.contains("<span class=\"b\">true</span>"), "{json}");
+        let sh = super::shell("$ helm install x \"a b\" # go\n");
+        assert_eq!(sh, "<span class=\"c\">$ </span>helm install x <span class=\"s\">&quot;a b&quot;</span> <span class=\"c\"># go</span>\n");
     }
 
     #[test]
