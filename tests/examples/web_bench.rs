@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
-use sherpack_test_support::bench::{Load, env_usize, load};
+use sherpack_test_support::bench::{Load, env_usize, load, quiet};
 use sherpack_test_support::fixtures::{PackSpec, spec_archive};
-use sherpack_test_support::server::{ServerOptions, ServerProcess};
+use sherpack_test_support::server::ServerProcess;
 
 /// About `bytes` of Markdown shaped like a large chart README.
 fn big_readme(bytes: usize) -> String {
@@ -28,11 +28,7 @@ async fn main() {
     let seconds: u64 = env_usize("BENCH_SECONDS", 5) as u64;
     let packs = env_usize("WEB_PACKS", 500);
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(ServerOptions {
-        args: vec!["--log-level".into(), "warn".into()],
-        cwd: Some(dir.path().to_owned()),
-        ..ServerOptions::default()
-    });
+    let server = ServerProcess::start(quiet(dir.path()));
     let base = server.url.clone();
     let http = reqwest::Client::new();
     let readme = big_readme(200 * 1024);

@@ -35,6 +35,14 @@ pub fn oras_python() -> PathBuf {
     require(tools_dir().join("venv/bin/python"))
 }
 
+/// axe-core's browser bundle (the accessibility rules).
+#[must_use]
+pub fn axe_core() -> PathBuf {
+    let path = tools_dir().join("axe-core/node_modules/axe-core/axe.min.js");
+    assert!(path.is_file(), "{} is missing: run scripts/install-clients.sh (scripts/test.sh does)", path.display());
+    path
+}
+
 #[must_use]
 pub fn system(name: &str) -> PathBuf {
     let found = std::env::var("PATH")

@@ -1,7 +1,8 @@
 //! The web UI end to end in headless Chromium: type a query, see results, filter by a facet,
 //! open a pack, switch version, read its README and values, copy an install command; a README
 //! with `<script>`, `onerror=` and `javascript:` links renders inert; screenshots of every page
-//! at desktop and phone width (in `target/debug/web-screenshots/`). Plus, without a browser:
+//! at desktop and phone width (in `target/debug/web-screenshots/`); axe-core's accessibility
+//! rules on every page. Plus, without a browser:
 //! the security headers, private packs, error pages and pages without JavaScript.
 
 use reqwest::Method;
@@ -163,6 +164,13 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     b.client.goto(&format!("{base}/-/packs/charts/nothing")).await.unwrap();
     assert_eq!(text(&b, "h1").await, "Not found");
     b.screenshot("not-found-desktop").await;
+
+    // Accessibility (axe-core's WCAG 2 A/AA rules: labels, contrast, alt text, landmarks...).
+    for path in ["/", "/-/search?q=web", "/-/packs/charts/webapp", "/-/ns/charts", "/-/nope"] {
+        b.client.goto(&format!("{base}{path}")).await.unwrap();
+        let violations = b.accessibility_violations().await;
+        assert!(violations.is_empty(), "{path}: {violations:#?}");
+    }
     b.close().await;
 
     // Phone width: every page usable without sideways scrolling.
