@@ -1,6 +1,9 @@
 //! Search at scale: `SEARCH_PACKS` packs × `SEARCH_VERSIONS` versions (default 10,000 × 10)
-//! with names, descriptions, keywords and READMEs drawn from a vocabulary of real chart words,
-//! seeded straight into the server's `SQLite` database. Measures the search index build from
+//! with names, descriptions and keywords drawn from a vocabulary of real chart words and
+//! READMEs of install-and-configure prose that mention a few related tools (an earlier
+//! version made every README half of all chart names, so each word matched 40 % of packs;
+//! `bench/results/search-20261124-200418.md` has that run), seeded straight into the
+//! server's `SQLite` database. Measures the search index build from
 //! scratch at start, its size on disk, query latency (p50/p99) at concurrency 1 and 16 for
 //! one-word, multi-word, prefix and typo queries through the HTTP API, push-to-searchable
 //! time, and server memory. Prints a Markdown table. Run through `bench/search.sh`.
@@ -28,6 +31,24 @@ const WORDS: &[&str] = &[
     "policy", "registry", "runner", "builder", "cdn", "dns", "tls", "auth", "sso", "api", "ui", "worker",
 ];
 
+/// The words READMEs are mostly made of: how charts are installed and configured.
+const PROSE: &[&str] = &[
+    "install", "installing", "upgrade", "uninstall", "configure", "configuration", "parameter", "parameters", "value", "values",
+    "default", "defaults", "release", "namespace", "service", "services", "deployment", "pod", "pods", "replica", "replicas",
+    "container", "image", "tag", "repository", "pull", "secret", "configmap", "volume", "persistence", "storageclass",
+    "resources", "limits", "requests", "cpu", "memory", "probe", "liveness", "readiness", "port", "ports", "annotation",
+    "labels", "selector", "affinity", "tolerations", "node", "nodes", "rbac", "serviceaccount", "role", "binding", "network",
+    "networkpolicy", "hostname", "domain", "certificate", "chart", "charts", "version", "versions", "requirements",
+    "prerequisites", "kubernetes", "cluster", "command", "example", "examples", "following", "table", "lists", "section",
+    "documentation", "support", "license", "contributing", "changelog", "notes", "troubleshooting", "enable", "disable",
+    "enabled", "disabled", "set", "override", "file", "files", "yaml", "using", "use", "run", "runs", "running", "start",
+    "stop", "restart", "update", "updates", "create", "created", "delete", "deleted", "check", "status", "logs", "debug",
+    "production", "development", "testing", "high", "availability", "scaling", "autoscaling", "horizontal", "vertical",
+    "backup", "restore", "snapshot", "migration", "database", "user", "users", "password", "credentials", "token", "access",
+    "external", "internal", "endpoint", "endpoints", "url", "path", "route", "load", "balancer", "traffic", "connection",
+    "timeout", "retry", "interval", "schedule", "job", "cronjob", "init", "sidecar", "operator", "custom", "resource",
+];
+
 fn word(i: usize) -> &'static str {
     WORDS[i % WORDS.len()]
 }
@@ -41,7 +62,9 @@ fn name(i: usize) -> String {
 
 fn metadata(pack: &str, version: &str, i: usize) -> String {
     let (a, b, c) = (word(i * 7 + 3), word(i * 13 + 5), word(i * 17 + 11));
-    let readme: String = (0..60).map(|k| word(i * 31 + k * 11)).collect::<Vec<_>>().join(" ");
+    // README prose, mentioning the pack's own words and two related tools.
+    let prose = (0..60).map(|k| PROSE[(i * 31 + k * 17) % PROSE.len()]);
+    let readme: String = prose.chain([a, b, word(i * 19 + 7), word(i * 23 + 1)]).collect::<Vec<_>>().join(" ");
     serde_json::json!({
         "kind": if i % 5 == 0 { "sherpack" } else { "helm" },
         "name": pack,
