@@ -43,27 +43,25 @@ pub struct Config {
     pub search: SearchConfig,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     /// Where the full-text index lives (one directory per server process; rebuilt from the
-    /// database when missing or stale).
-    pub index_dir: PathBuf,
-    /// Keep the index in memory instead (rebuilt at every start).
+    /// database when missing or stale). Unset: `./data/search` with an SQLite database, in
+    /// memory with Postgres (replicas stay stateless and rebuild it at start).
+    pub index_dir: Option<PathBuf>,
+    /// Keep the index in memory even when `index_dir` is set.
     pub in_memory: bool,
 }
 
-impl Default for SearchConfig {
-    fn default() -> Self {
-        Self { index_dir: PathBuf::from("./data/search"), in_memory: false }
-    }
-}
-
-impl SearchConfig {
-    /// The index directory, `None` for an in-memory index.
+impl Config {
+    /// The search index directory, `None` for an in-memory index.
     #[must_use]
-    pub fn dir(&self) -> Option<&std::path::Path> {
-        (!self.in_memory).then_some(self.index_dir.as_path())
+    pub fn search_dir(&self) -> Option<PathBuf> {
+        if self.search.in_memory {
+            return None;
+        }
+        self.search.index_dir.clone().or_else(|| self.database_url.starts_with("sqlite:").then(|| PathBuf::from("./data/search")))
     }
 }
 

@@ -19,10 +19,10 @@ pub struct Outcome {
 pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
     let store = registry_store::open_store(&config.database_url).await?;
     let change = store.request_reindex().await?;
-    if config.search.dir().is_none() {
+    if config.search_dir().is_none() {
         return Ok(Outcome { change, rebuilt: None, left: Some("the search index is in memory: servers rebuild it".to_owned()) });
     }
-    let index = match IndexCache::for_store(store.as_ref(), &config.search).await {
+    let index = match IndexCache::for_store(store.as_ref(), config).await {
         Ok(index) => index,
         Err(e) => return Ok(Outcome { change, rebuilt: None, left: Some(e) }),
     };

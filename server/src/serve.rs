@@ -52,7 +52,7 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         })?;
     let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
     let auth = crate::auth::Auth::open(store.clone(), &config.auth, config.listen).await?;
-    let index = crate::packs::index::IndexCache::for_store(store.as_ref(), &config.search).await.map_err(StartError::Search)?;
+    let index = crate::packs::index::IndexCache::for_store(store.as_ref(), &config).await.map_err(StartError::Search)?;
     Ok(AppState {
         config: Arc::new(config),
         meta: store,

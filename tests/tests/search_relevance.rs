@@ -36,6 +36,9 @@ struct Expectation {
     #[serde(default)]
     not_within: Vec<String>,
     why: String,
+    /// Not met yet, and why: reported, not failed; failed once met.
+    #[serde(default)]
+    known_miss: Option<String>,
 }
 
 fn load<T: for<'de> Deserialize<'de>>(file: &str) -> T {
@@ -84,6 +87,7 @@ async fn the_corpus_ranks_as_people_expect() {
 
     let http = reqwest::Client::new();
     let mut failures = Vec::new();
+    let mut misses = Vec::new();
     for q in &queries {
         let limit = q.top.max(q.first.len()).clamp(1, 60).to_string();
         let url = reqwest::Url::parse_with_params(
@@ -107,9 +111,14 @@ async fn the_corpus_ranks_as_people_expect() {
         if !intruders.is_empty() {
             wrong.push(format!("should not be in the top {}: {intruders:?}", q.top));
         }
-        if !wrong.is_empty() {
-            failures.push(format!("`{}` ({}): expected {}; got {found:?}", q.query, q.why, wrong.join("; ")));
+        let report = format!("`{}` ({}): expected {}; got {found:?}", q.query, q.why, wrong.join("; "));
+        match (&q.known_miss, wrong.is_empty()) {
+            (None, false) => failures.push(report),
+            (Some(reason), false) => misses.push(format!("{report}\n    known: {reason}")),
+            (Some(_), true) => failures.push(format!("`{}` is marked as a known miss but now ranks as expected: unmark it", q.query)),
+            (None, true) => {}
         }
     }
+    println!("{} of {} queries rank as expected; known misses:\n{}", queries.len() - misses.len(), queries.len(), misses.join("\n"));
     assert!(failures.is_empty(), "{} of {} queries ranked wrong:\n{}", failures.len(), queries.len(), failures.join("\n"));
 }

@@ -322,12 +322,12 @@ const STORE_ID_SETTING: &str = "store_id";
 
 impl IndexCache {
     /// The indexes for the store, with the search index where the configuration puts it.
-    pub async fn for_store(store: &dyn registry_core::store::RegistryStore, config: &crate::config::SearchConfig) -> Result<Self, String> {
+    pub async fn for_store(store: &dyn registry_core::store::RegistryStore, config: &crate::Config) -> Result<Self, String> {
         let store_id = store
             .setting_or_insert(STORE_ID_SETTING, &crate::auth::credentials::new_signing_secret()[..32])
             .await
             .map_err(|e| format!("reading the store id: {e}"))?;
-        Self::open(config.dir(), &store_id)
+        Self::open(config.search_dir().as_deref(), &store_id)
     }
 
     /// The Helm index (filled on first use) and the search index kept in `search_dir`, or in

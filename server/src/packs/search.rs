@@ -4,8 +4,8 @@
 //! name, then display name, description and repository, then keywords, maintainers and
 //! annotations, then the README. Every word must match somewhere; the last one also as a
 //! prefix, longer ones also with typos; `"quoted words"` match as a phrase. Ranking: an exact
-//! name first, then the name with a typo, then names starting with the query, deprecated
-//! packs after current ones, then relevance, then recency.
+//! name first, then names starting with the query (shortest first), then the name with a
+//! typo, deprecated packs after current ones, then relevance, then recency.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
-use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, Value as _};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, TextFieldIndexing, TextOptions, Value as _};
+use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, SegmentReader, Term, doc};
 
 use super::index::Entry;
@@ -29,7 +30,7 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 4;
+const SCHEMA_VERSION: u32 = 7;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
@@ -66,18 +67,22 @@ struct Fields {
 impl Fields {
     fn schema() -> (Schema, Self) {
         let mut b = Schema::builder();
+        // Prose is stemmed (English), so `autoscaler` finds `autoscaling` and plurals match.
+        let prose = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default().set_tokenizer("en_stem").set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        );
         let fields = Self {
             name: b.add_text_field("name", TEXT | STORED),
             name_exact: b.add_text_field("name_exact", STRING | FAST),
             name_len: b.add_u64_field("name_len", FAST),
             all: b.add_text_field("all", TEXT),
             display_name: b.add_text_field("display_name", TEXT | STORED),
-            description: b.add_text_field("description", TEXT | STORED),
+            description: b.add_text_field("description", prose.clone() | STORED),
             repository_text: b.add_text_field("repository_text", TEXT),
-            keywords: b.add_text_field("keywords", TEXT),
+            keywords: b.add_text_field("keywords", prose.clone()),
             maintainers: b.add_text_field("maintainers", TEXT),
             annotations: b.add_text_field("annotations", TEXT),
-            readme: b.add_text_field("readme", TEXT),
+            readme: b.add_text_field("readme", prose),
             namespace: b.add_text_field("namespace", STRING | STORED | FAST),
             repository: b.add_text_field("repository", STRING | STORED),
             version: b.add_text_field("version", STORED),
@@ -244,6 +249,13 @@ fn boxed(q: impl Query) -> Box<dyn Query> {
     Box::new(q)
 }
 
+/// A word as the stemmed fields hold it.
+fn stem(word: &str) -> String {
+    let mut analyzer = TextAnalyzer::builder(SimpleTokenizer::default()).filter(LowerCaser).filter(Stemmer::new(Language::English)).build();
+    let mut stream = analyzer.token_stream(word);
+    if stream.advance() { stream.token().text.clone() } else { word.to_owned() }
+}
+
 fn term_query(field: Field, text: &str) -> Box<dyn Query> {
     boxed(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::WithFreqs))
 }
@@ -370,31 +382,38 @@ impl SearchIndex {
             return boxed(AllQuery);
         }
         let f = &self.fields;
-        // Exact words, weighted by where they are found.
+        // Exact words, weighted by where they are found (and whether that field is stemmed).
         let weighted = [
-            (f.name, 6.0),
-            (f.display_name, 2.0),
-            (f.description, 2.0),
-            (f.repository_text, 2.0),
-            (f.keywords, 1.5),
-            (f.maintainers, 1.0),
-            (f.annotations, 1.0),
-            (f.readme, 0.5),
+            (f.name, 6.0, false),
+            (f.display_name, 2.0, false),
+            (f.description, 2.0, true),
+            (f.repository_text, 2.0, false),
+            (f.keywords, 1.5, true),
+            (f.maintainers, 1.0, false),
+            (f.annotations, 1.0, false),
+            (f.readme, 0.5, true),
         ];
+        let form = |word: &str, stemmed: bool| if stemmed { stem(word) } else { word.to_owned() };
         let mut musts = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
             match part {
                 Part::Phrase(words) if words.len() > 1 => {
-                    for (field, boost) in weighted {
-                        let terms = words.iter().map(|w| Term::from_field_text(field, w)).collect();
+                    for (field, boost, stemmed) in weighted {
+                        let terms = words.iter().map(|w| Term::from_field_text(field, &form(w, stemmed))).collect();
                         shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
                     }
                 }
-                Part::Phrase(words) => shoulds.extend(weighted.iter().map(|(field, boost)| boxed(BoostQuery::new(term_query(*field, &words[0]), *boost)))),
+                Part::Phrase(words) => {
+                    shoulds.extend(weighted.iter().map(|(field, boost, stemmed)| boxed(BoostQuery::new(term_query(*field, &form(&words[0], *stemmed)), *boost))));
+                }
                 Part::Word(word) => {
-                    shoulds.extend(weighted.iter().map(|(field, boost)| boxed(BoostQuery::new(term_query(*field, word), *boost))));
+                    let stemmed_word = stem(word);
+                    shoulds.extend(weighted.iter().map(|(field, boost, stemmed)| {
+                        let text = if *stemmed { stemmed_word.as_str() } else { word.as_str() };
+                        boxed(BoostQuery::new(term_query(*field, text), *boost))
+                    }));
                     // Prefixes and typos: on the name (it weighs most) and on everything at once.
                     let typos = typos_for(word);
                     for (field, boost) in [(f.name, 6.0), (f.all, 1.0)] {
@@ -413,9 +432,10 @@ impl SearchIndex {
         all_of(musts)
     }
 
-    /// Constant scores that put names answering the whole query first: the exact name (which
-    /// also counts as within typos and as a prefix: 6 tiers), a name within the typos allowed
-    /// (2), a name starting with the query (1). Added to a relevance score far below a tier.
+    /// Constant scores that put names answering the whole query first: the exact name (4; it
+    /// also starts with the query and is within the typos: 7 in all), a name starting with the
+    /// query (2, or 3 when also within the typos), a name within the typos allowed (1). Added
+    /// to a relevance score far below a tier; [`rank`] turns the sum back into a tier.
     fn name_tiers(&self, exact: &str) -> Vec<Box<dyn Query>> {
         if exact.is_empty() {
             return Vec::new();
@@ -423,11 +443,11 @@ impl SearchIndex {
         let term = Term::from_field_text(self.fields.name_exact, exact);
         let typos = typos_for(exact);
         let mut tiers = vec![
-            boxed(ConstScoreQuery::new(boxed(TermQuery::new(term.clone(), IndexRecordOption::Basic)), 3.0 * TIER)),
-            boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), 0, false)), TIER)),
+            boxed(ConstScoreQuery::new(boxed(TermQuery::new(term.clone(), IndexRecordOption::Basic)), 4.0 * TIER)),
+            boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), 0, false)), 2.0 * TIER)),
         ];
         if typos > 0 {
-            tiers.push(boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), 2.0 * TIER)));
+            tiers.push(boxed(ConstScoreQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), TIER)));
         }
         tiers
     }
@@ -483,11 +503,14 @@ impl SearchIndex {
                     let fast = segment.fast_fields();
                     let deprecated = fast.u64("deprecated").ok().map(|c| c.first_or_default_col(0));
                     let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
+                    let lengths = fast.u64("name_len").ok().map(|c| c.first_or_default_col(0));
                     move |doc: DocId, score: Score| {
-                        let tier = (score / TIER).floor();
+                        let tiers = (score / TIER).floor();
+                        let tier = rank(tiers);
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // tiers are 0 to 6
-                        (tier as u8, current, score - tier * TIER, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                        // Among names starting with the query, the closest (shortest) first.
+                        let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
+                        (tier, current, shorter, score - tiers * TIER, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
                 let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
@@ -574,6 +597,17 @@ impl SearchIndex {
         std::fs::read_dir(dir)
             .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(std::fs::Metadata::is_file).map(|m| m.len()).sum())
             .unwrap_or(0)
+    }
+}
+
+/// The ranking tier of a sum of [`SearchIndex::name_tiers`] scores: 3 the exact name, 2 a name
+/// starting with the query, 1 a name within the typos, 0 any other match.
+fn rank(tiers: f32) -> u8 {
+    match tiers {
+        t if t >= 4.0 => 3,
+        t if t >= 2.0 => 2,
+        t if t >= 1.0 => 1,
+        _ => 0,
     }
 }
 
