@@ -14,11 +14,27 @@ pub fn client() -> Client {
     Client::builder().pool_max_idle_per_host(256).build().unwrap()
 }
 
-/// Requests per second and 99th-percentile latency of one load point.
+/// Requests per second and 99th-percentile latency of one load point; and the server's own
+/// time (p50, p99) when its responses carry `Server-Timing: app;dur=<ms>`.
 pub struct Load {
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub server_ms: Option<(f64, f64)>,
+}
+
+/// The `dur` of a `Server-Timing` header, in milliseconds.
+fn server_timing(response: &reqwest::Response) -> Option<f64> {
+    let value = response.headers().get("server-timing")?.to_str().ok()?;
+    value.split(';').find_map(|part| part.trim().strip_prefix("dur="))?.parse().ok()
+}
+
+fn percentiles(mut values: Vec<f64>) -> Option<(f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some((values[values.len() / 2], values[(values.len() * 99 / 100).min(values.len() - 1)]))
 }
 
 /// Sends the request `make` builds from `concurrency` tasks for `seconds`, each response
@@ -35,27 +51,32 @@ where
             let (http, make) = (http.clone(), Arc::clone(&make));
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut server = Vec::new();
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let r = make(&http).send().await.unwrap();
                     assert_eq!(r.status().as_u16(), status, "{}", r.url());
+                    server.extend(server_timing(&r));
                     r.bytes().await.unwrap();
                     latencies.push(t.elapsed());
                 }
-                latencies
+                (latencies, server)
             })
         })
         .collect();
     let mut all = Vec::new();
+    let mut server = Vec::new();
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (latencies, timings) = t.await.unwrap();
+        all.extend(latencies);
+        server.extend(timings);
     }
     all.sort();
     #[allow(clippy::cast_precision_loss)]
     let rps = all.len() as f64 / seconds as f64;
     let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
     let p50 = all[all.len() / 2];
-    Load { rps, p50_ms: p50.as_secs_f64() * 1000.0, p99_ms: p99.as_secs_f64() * 1000.0 }
+    Load { rps, p50_ms: p50.as_secs_f64() * 1000.0, p99_ms: p99.as_secs_f64() * 1000.0, server_ms: percentiles(server) }
 }
 
 #[must_use]

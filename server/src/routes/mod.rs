@@ -31,6 +31,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
     }
 }
 
+/// `Server-Timing: app;dur=<ms>`: how long the server took to answer (browsers show it in
+/// their network panel; the search and web benchmarks read it).
+pub async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let value = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+        response.headers_mut().insert("server-timing", value);
+    }
+    response
+}
+
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/-/ns/{namespace}", get(namespace))
         .route("/-/static/{file}", get(asset))
         .route("/-/{*rest}", get(not_found))
+        .layer(axum::middleware::from_fn(crate::routes::server_timing))
 }
 
 /// What every page's frame shows.

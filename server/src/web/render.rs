@@ -128,8 +128,30 @@ fn sanitise(html: &str) -> String {
         .add_tag_attributes("input", ["type", "checked", "disabled"])
         .add_tags(["input"])
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        // Relative paths point into an archive the browser cannot reach; anchors stay.
+        .url_relative(ammonia::UrlRelative::Custom(Box::new(keep_anchors)))
         .link_rel(Some("noopener noreferrer nofollow"));
-    builder.clean(html).to_string()
+    with_alt_text(&builder.clean(html).to_string())
+}
+
+fn keep_anchors(url: &str) -> Option<std::borrow::Cow<'_, str>> {
+    url.starts_with('#').then(|| std::borrow::Cow::Borrowed(url))
+}
+
+/// Every image gets an `alt` (empty when the README gave none: decorative, for screen readers).
+fn with_alt_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    while let Some(start) = rest.find("<img") {
+        let end = rest[start..].find('>').map_or(rest.len(), |e| start + e);
+        out.push_str(&rest[..end]);
+        if !rest[start..end].contains(" alt=") {
+            out.push_str(" alt=\"\"");
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Code, escaped, and highlighted for the languages READMEs show most.
@@ -345,7 +367,8 @@ mod tests {
         for bad in ["<script", "onerror", "href=\"javascript", "<iframe", "alert(1)"] {
             assert!(!html.to_lowercase().contains(bad), "{bad} in {html}");
         }
-        assert!(html.contains(">click</a>") || html.contains("click"), "the link text stays: {html}");
+        assert!(html.contains("click"), "the link text stays: {html}");
+        assert!(html.contains("<img alt=\"\">") || html.contains("<img alt=\"\"/>") || !html.contains("src=\"x\""), "relative image source gone, alt added: {html}");
     }
 
     #[test]
