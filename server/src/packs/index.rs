@@ -411,8 +411,7 @@ pub enum View<'a> {
 impl IndexCache {
     /// Applies the changes committed since the last call; loads everything the first time
     /// and after a `Reindex` change.
-    async fn catch_up(&self, inner: &mut Inner, store: &dyn MetadataStore) -> Result<(), StoreError> {
-        let last = store.last_change_seq().await?;
+    async fn catch_up(&self, inner: &mut Inner, store: &dyn MetadataStore, last: i64) -> Result<(), StoreError> {
         if inner.loaded && last <= inner.seq {
             return Ok(());
         }
@@ -484,18 +483,27 @@ impl IndexCache {
         Ok(())
     }
 
+    /// The indexes, current with the store. The change sequence is read before taking the
+    /// lock, so requests only wait for one another when there is something to apply.
+    async fn current(&self, store: &dyn MetadataStore) -> Result<tokio::sync::MutexGuard<'_, Inner>, StoreError> {
+        let last = store.last_change_seq().await?;
+        let mut inner = self.inner.lock().await;
+        if !inner.loaded || last > inner.seq {
+            self.catch_up(&mut inner, store, last).await?;
+        }
+        Ok(inner)
+    }
+
     /// Applies whatever changed in the store (run periodically, so an idle replica keeps up).
     pub async fn refresh(&self, store: &dyn MetadataStore) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await
+        self.current(store).await.map(drop)
     }
 
     /// Waits until the search index reflects every change applied so far (at most
     /// `timeout`); false when it did not get there.
     pub async fn wait_for_search(&self, store: &dyn MetadataStore, timeout: std::time::Duration) -> Result<bool, StoreError> {
         let target = {
-            let mut inner = self.inner.lock().await;
-            self.catch_up(&mut inner, store).await?;
+            let inner = self.current(store).await?;
             inner.seq
         };
         let mut applied = self.search_applied.clone();
@@ -505,8 +513,7 @@ impl IndexCache {
 
     /// The index for a view, current with the store.
     pub async fn rendered(&self, store: &dyn MetadataStore, view: View<'_>) -> Result<Arc<Rendered>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await?;
+        let mut inner = self.current(store).await?;
         let key = match &view {
             View::Namespace(ns) => (*ns).to_owned(),
             View::Global(namespaces) => format!("*{}", namespaces.join(",")),
@@ -588,8 +595,7 @@ impl IndexCache {
 
     /// Namespaces that hold at least one pack.
     pub async fn namespaces(&self, store: &dyn MetadataStore) -> Result<Vec<String>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await?;
+        let mut inner = self.current(store).await?;
         let inner = &mut *inner;
         let names = inner.namespaces.get_or_insert_with(|| {
             let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
@@ -601,8 +607,7 @@ impl IndexCache {
 
     /// A namespace's pack versions, by name, newest first.
     pub async fn entries(&self, store: &dyn MetadataStore, namespace: &str) -> Result<Vec<Entry>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await?;
+        let inner = self.current(store).await?;
         let mut found: Vec<Entry> = inner.repos.values().flatten().filter(|e| e.namespace == namespace).cloned().collect();
         found.sort_by(|a, b| a.name.cmp(&b.name).then(b.semver.cmp(&a.semver)).then(b.created_at.cmp(&a.created_at)));
         Ok(found)
@@ -610,15 +615,13 @@ impl IndexCache {
 
     /// A repository's pack versions, newest first.
     pub async fn versions(&self, store: &dyn MetadataStore, repository: &str) -> Result<Vec<Entry>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await?;
+        let inner = self.current(store).await?;
         Ok(inner.repos.get(repository).cloned().unwrap_or_default())
     }
 
     /// The pack a download file name (`<name>-<version>.tgz`) names in a namespace.
     pub async fn find_file(&self, store: &dyn MetadataStore, namespace: &str, file: &str) -> Result<Option<Entry>, StoreError> {
-        let mut inner = self.inner.lock().await;
-        self.catch_up(&mut inner, store).await?;
+        let inner = self.current(store).await?;
         Ok(inner.repos.values().flatten().find(|e| e.namespace == namespace && e.file_name() == file).cloned())
     }
 }
