@@ -47,7 +47,7 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct SearchConfig {
     /// Where the full-text index lives (one directory per server process; rebuilt from the
-    /// database when missing or stale). Unset: `./data/search` with an SQLite database, in
+    /// database when missing or stale). Unset: `./data/search` with an `SQLite` database, in
     /// memory with Postgres (replicas stay stateless and rebuild it at start).
     pub index_dir: Option<PathBuf>,
     /// Keep the index in memory even when `index_dir` is set.

@@ -27,7 +27,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         Err(e) => return Ok(Outcome { change, rebuilt: None, left: Some(e) }),
     };
     let started = Instant::now();
-    if !index.wait_for_search(store.as_ref(), Duration::from_secs(3600)).await? {
+    if !index.wait_for_search(store.as_ref(), Duration::from_hours(1)).await? {
         anyhow::bail!("the search index was not rebuilt within an hour");
     }
     let search = index.search_index();

@@ -66,7 +66,7 @@ fn metadata(pack: &str, version: &str, i: usize) -> String {
     let prose = (0..60).map(|k| PROSE[(i * 31 + k * 17) % PROSE.len()]);
     let readme: String = prose.chain([a, b, word(i * 19 + 7), word(i * 23 + 1)]).collect::<Vec<_>>().join(" ");
     serde_json::json!({
-        "kind": if i % 5 == 0 { "sherpack" } else { "helm" },
+        "kind": if i.is_multiple_of(5) { "sherpack" } else { "helm" },
         "name": pack,
         "version": version,
         "api_version": "v2",
@@ -75,7 +75,7 @@ fn metadata(pack: &str, version: &str, i: usize) -> String {
         "keywords": [a, b, c],
         "maintainers": [{ "name": format!("{} team", word(i * 3)), "email": "team@example.com" }],
         "annotations": { "category": word(i * 5) },
-        "deprecated": i % 50 == 0,
+        "deprecated": i.is_multiple_of(50),
         "chart_type": "application",
         "readme": format!("# {pack}\n\n{readme}\n"),
     })
@@ -84,7 +84,7 @@ fn metadata(pack: &str, version: &str, i: usize) -> String {
 
 /// Bytes of the files under `dir`.
 fn du(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    std::fs::read_dir(dir).map_or(0, |entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
 }
 
 /// The seconds the server's log gave for its search index build, once it is there.

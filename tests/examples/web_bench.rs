@@ -4,6 +4,7 @@
 //! page ships, and the CSS and JS in total. Prints a Markdown table. Run through
 //! `bench/web.sh`.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use sherpack_test_support::bench::{Load, env_usize, load, quiet};
@@ -16,9 +17,10 @@ fn big_readme(bytes: usize) -> String {
     let mut section = 0;
     while out.len() < bytes {
         section += 1;
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "## Section {section}\n\nThis section explains **option {section}** of the chart, with `inline code`, a [link](https://example.com/{section}) and some prose that goes on for a while so that the paragraph wraps over several lines in the browser.\n\n| parameter | description | default |\n|---|---|---|\n| `option{section}.enabled` | Turns option {section} on | `false` |\n| `option{section}.size` | How big option {section} is | `{section}` |\n\n```yaml\noption{section}:\n  enabled: true # turn it on\n  size: {section}\n  name: \"section-{section}\"\n```\n\n"
-        ));
+        );
     }
     out
 }

@@ -1,4 +1,4 @@
-//! Headless Chromium driven through ChromeDriver (Debian's `chromium` and `chromium-driver`,
+//! Headless Chromium driven through `ChromeDriver` (Debian's `chromium` and `chromium-driver`,
 //! which `scripts/test.sh` installs): a fresh browser per test, stopped when dropped, and a
 //! folder for its screenshots.
 
@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 }
 
 impl Browser {
-    /// Starts ChromeDriver on a free loopback port and opens a headless Chromium session with
+    /// Starts `ChromeDriver` on a free loopback port and opens a headless Chromium session with
     /// a viewport of this size (below 500 pixels wide, as a phone: Chromium's windows are not
     /// that narrow, so the device is emulated).
     pub async fn start(width: u32, height: u32) -> Self {
@@ -109,7 +109,7 @@ impl Browser {
         found.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
     }
 
-    /// Ends the session; dropping then stops ChromeDriver.
+    /// Ends the session; dropping then stops `ChromeDriver`.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }

@@ -452,11 +452,11 @@ impl SearchIndex {
         tiers
     }
 
-    fn u64_is(&self, field: Field, value: bool) -> Box<dyn Query> {
+    fn u64_is(field: Field, value: bool) -> Box<dyn Query> {
         boxed(TermQuery::new(Term::from_field_u64(field, u64::from(value)), IndexRecordOption::Basic))
     }
 
-    fn one_of(&self, field: Field, values: &[String]) -> Box<dyn Query> {
+    fn one_of(field: Field, values: &[String]) -> Box<dyn Query> {
         any_of(values.iter().map(|v| boxed(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic))).collect())
     }
 
@@ -469,18 +469,18 @@ impl SearchIndex {
         let f = &self.fields;
         let parts = parse(&request.query);
         // Words, latest versions, readable namespaces: what the facets count.
-        let base = vec![self.text_query(&parts), self.u64_is(f.latest, true), self.one_of(f.namespace, &request.namespaces)];
+        let base = vec![self.text_query(&parts), Self::u64_is(f.latest, true), Self::one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
         if let Some(deprecated) = request.deprecated {
-            filters.push(self.u64_is(f.deprecated, deprecated));
+            filters.push(Self::u64_is(f.deprecated, deprecated));
         }
         if let Some(signed) = request.signed {
-            filters.push(self.u64_is(f.signed, signed));
+            filters.push(Self::u64_is(f.signed, signed));
         }
         if !request.kinds.is_empty() {
-            filters.push(self.one_of(f.kind, &request.kinds));
+            filters.push(Self::one_of(f.kind, &request.kinds));
         }
         let query = all_of(filters);
         let beyond = request.offset > MAX_OFFSET;
@@ -561,8 +561,8 @@ impl SearchIndex {
                 }
             })
             .collect();
-        musts.push(self.u64_is(f.latest, true));
-        musts.push(self.one_of(f.namespace, namespaces));
+        musts.push(Self::u64_is(f.latest, true));
+        musts.push(Self::one_of(f.namespace, namespaces));
         let typed = prefix.trim().to_lowercase();
         let starts = Term::from_field_text(f.name_exact, &typed);
         let tiers = [
@@ -594,9 +594,9 @@ impl SearchIndex {
     #[must_use]
     pub fn size_on_disk(&self) -> u64 {
         let Some(dir) = &self.dir else { return 0 };
-        std::fs::read_dir(dir)
-            .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(std::fs::Metadata::is_file).map(|m| m.len()).sum())
-            .unwrap_or(0)
+        std::fs::read_dir(dir).map_or(0, |entries| {
+            entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(std::fs::Metadata::is_file).map(|m| m.len()).sum()
+        })
     }
 }
 

@@ -440,9 +440,8 @@ async fn search(State(state): State<AppState>, headers: HeaderMap, ClientAddress
     request.sort = match f.sort.as_deref() {
         Some("last_updated") => Sort::LastUpdated,
         Some("name") => Sort::Name,
-        Some(_) => Sort::Relevance,
         None if f.q.trim().is_empty() => Sort::LastUpdated,
-        None => Sort::Relevance,
+        _ => Sort::Relevance,
     };
     let active_sort = request.sort;
     let results = state.index.search(state.meta.as_ref(), request).await?;
@@ -531,7 +530,7 @@ async fn pack(
     let mut dependencies = Vec::new();
     for d in &meta.dependencies {
         let local = format!("{namespace}/{}", d.name);
-        let here = d.repository.as_deref().is_none_or(|r| r.contains(host) || r.starts_with("file://")) && state.index.versions(state.meta.as_ref(), &local).await?.first().is_some();
+        let here = d.repository.as_deref().is_none_or(|r| r.contains(host) || r.starts_with("file://")) && !state.index.versions(state.meta.as_ref(), &local).await?.is_empty();
         dependencies.push(DependencyLink {
             name: d.name.clone(),
             version: d.version.clone().unwrap_or_default(),

@@ -135,7 +135,7 @@ fn sanitise(html: &str) -> String {
 }
 
 fn keep_anchors(url: &str) -> Option<std::borrow::Cow<'_, str>> {
-    url.starts_with('#').then(|| std::borrow::Cow::Borrowed(url))
+    url.starts_with('#').then_some(std::borrow::Cow::Borrowed(url))
 }
 
 /// Every image gets an `alt` (empty when the README gave none: decorative, for screen readers).
@@ -269,12 +269,14 @@ fn split_comment(line: &str) -> (&str, &str) {
     let mut quote: Option<char> = None;
     let mut previous = ' ';
     for (i, c) in line.char_indices() {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '"' || c == '\'' => quote = Some(c),
-            None if c == '#' && previous.is_whitespace() => return (&line[..i], &line[i..]),
-            None => {}
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+        } else if c == '"' || c == '\'' {
+            quote = Some(c);
+        } else if c == '#' && previous.is_whitespace() {
+            return (&line[..i], &line[i..]);
         }
         previous = c;
     }
@@ -347,7 +349,7 @@ fn walk(node: &serde_json::Value, path: &str, rows: &mut Vec<SchemaRow>, limit: 
         rows.push(SchemaRow {
             path: full.clone(),
             kind,
-            default: property.get("default").map(|d| d.to_string()).unwrap_or_default(),
+            default: property.get("default").map(ToString::to_string).unwrap_or_default(),
             description: property.get("description").and_then(|d| d.as_str()).unwrap_or_default().to_owned(),
             required: required.contains(&name.as_str()),
         });
