@@ -613,6 +613,12 @@ impl IndexCache {
         Ok(found)
     }
 
+    /// How many pack versions these namespaces hold.
+    pub async fn version_count(&self, store: &dyn MetadataStore, namespaces: &[String]) -> Result<usize, StoreError> {
+        let inner = self.current(store).await?;
+        Ok(inner.repos.values().filter(|v| v.first().is_some_and(|e| namespaces.contains(&e.namespace))).map(Vec::len).sum())
+    }
+
     /// A repository's pack versions, newest first.
     pub async fn versions(&self, store: &dyn MetadataStore, repository: &str) -> Result<Vec<Entry>, StoreError> {
         let inner = self.current(store).await?;

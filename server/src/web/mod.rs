@@ -321,10 +321,7 @@ fn web_url(url: Option<&str>) -> Option<String> {
 async fn home(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a): ClientAddress) -> PageResult {
     let caller = caller(&state, &headers, a).await?;
     let namespaces = crate::routes::search::readable_namespaces(&state, &caller).await?;
-    let mut versions = 0;
-    for ns in &namespaces {
-        versions += state.index.entries(state.meta.as_ref(), ns).await?.len();
-    }
+    let versions = state.index.version_count(state.meta.as_ref(), &namespaces).await?;
     let mut request = Request::new("", namespaces.clone());
     request.sort = Sort::LastUpdated;
     request.limit = 8;
