@@ -49,6 +49,29 @@ fn helm_repo_index(count: usize) -> (f64, u64) {
     (seconds, size)
 }
 
+/// Push → served: the time until the index the server serves changes (its `ETag`, from HEAD
+/// requests), without a client's download of the whole document in the way; then one
+/// download checks the version is in it. Sorted milliseconds of 10 pushes.
+async fn push_to_served(http: &reqwest::Client, oci: &Oci, base: &str) -> Vec<f64> {
+    let etag = |r: &reqwest::Response| r.headers().get("etag").map(|v| v.to_str().unwrap().to_owned());
+    let mut times = Vec::new();
+    for round in 0..10 {
+        let before = etag(&http.head(format!("{base}/bench/index.yaml")).send().await.unwrap());
+        let version = format!("9.9.{round}");
+        let archive = sherpack_archive("chart-00001", &version, 64);
+        push_like_upstream_sherpack(oci, "bench/chart-00001", &version, &archive).await;
+        let pushed = Instant::now();
+        while etag(&http.head(format!("{base}/bench/index.yaml")).send().await.unwrap()) == before {
+            assert!(pushed.elapsed() < Duration::from_secs(30), "the index never changed");
+        }
+        times.push(pushed.elapsed().as_secs_f64() * 1000.0);
+        let body = http.get(format!("{base}/bench/index.json")).send().await.unwrap().text().await.unwrap();
+        assert!(body.contains(&format!("\"{version}\"")), "the changed index lacks {version}");
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
 #[tokio::main]
 async fn main() {
     let charts = env_usize("INDEX_CHARTS", 10_000);
@@ -115,6 +138,7 @@ async fn main() {
         }
         samples.push(pushed.elapsed().as_secs_f64() * 1000.0);
     }
+    let index_changed = push_to_served(&http, &oci, &base).await;
     visible.sort_by(f64::total_cmp);
     visible_gzip.sort_by(f64::total_cmp);
     let rss_now = rss_mib(server.pid(), "VmRSS:");
@@ -144,6 +168,11 @@ async fn main() {
         "| push 201 → version in gzip index.yaml, as helm fetches it (5 pushes) | {:.0} ms median | {:.0} ms max | |",
         visible_gzip[visible_gzip.len() / 2],
         visible_gzip[visible_gzip.len() - 1]
+    );
+    println!(
+        "| push 201 → the served index changes (ETag, HEAD requests; 10 pushes) | {:.0} ms median | {:.0} ms max | |",
+        index_changed[index_changed.len() / 2],
+        index_changed[index_changed.len() - 1]
     );
     println!("| server RSS: idle before load / after / peak | {rss_idle:.0} MiB | {rss_now:.0} MiB | {rss_peak:.0} MiB |");
     println!("| `helm repo index` over {} chart files (static-repo alternative) | {helm_s:.1} s | {:.1} MiB index | |", charts * versions, mib(usize::try_from(helm_size).unwrap_or(0)));
