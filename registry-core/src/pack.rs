@@ -66,6 +66,9 @@ pub struct Dependency {
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<String>,
+    /// Pack.yaml `enabled: false` leaves a dependency out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// What a pack says about itself, whichever format it came in.
@@ -316,7 +319,18 @@ pub fn is_valid_pack_name(name: &str) -> bool {
 /// Reads an archive's metadata. Errors say which check failed.
 pub fn read(archive: &[u8], limits: &Limits) -> Result<PackMeta, PackError> {
     let unpacked = unpack(archive, limits)?;
-    let files = &unpacked.files;
+    let mut meta = from_files(&unpacked.files)?;
+    meta.templates = unpacked.all_paths.into_iter().filter(|p| p.starts_with("templates/")).collect();
+    Ok(meta)
+}
+
+/// The files at the top of a pack that [`from_files`] reads.
+pub const METADATA_FILES: [&str; 9] = KEPT;
+
+/// Pack metadata from the top-level files of a pack (an unpacked archive or a directory on
+/// disk), keyed by file name: `Pack.yaml` or `Chart.yaml`, and `README.md`, `values.yaml` and a
+/// values schema when present. `templates` is left empty.
+pub fn from_files(files: &BTreeMap<String, String>) -> Result<PackMeta, PackError> {
     let mut meta = if let Some(text) = files.get("Pack.yaml") {
         let pack: PackYaml = serde_saphyr::from_str(text).map_err(|e| PackError::InvalidMetadata { file: "Pack.yaml", reason: e.to_string() })?;
         if pack.api_version != "sherpack/v1" && pack.api_version != "sherpack.io/v1" {
@@ -387,7 +401,6 @@ pub fn read(archive: &[u8], limits: &Limits) -> Result<PackMeta, PackError> {
     meta.values_schema = ["values.schema.json", "values.schema.yaml", "schema.json", "schema.yaml"]
         .iter()
         .find_map(|f| files.get(*f).cloned());
-    meta.templates = unpacked.all_paths.into_iter().filter(|p| p.starts_with("templates/")).collect();
     Ok(meta)
 }
 
