@@ -1,47 +1,24 @@
-//! `sherpack`: the command line for Sherpack registries.
+//! `sherpack`: the command line for Sherpack registries, any OCI registry and any Helm
+//! repository. Exit codes: 0 success, 1 other failure, 2 usage, 3 authentication or
+//! permission, 4 not found, 5 network or TLS, 6 integrity (digest or signature),
+//! 7 dependency resolution, 8 invalid input.
+
+mod cli;
+mod commands;
+mod output;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "sherpack",
-    version,
-    about = "Push, pull and search Sherpack packs and Helm charts"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check that a URL is an OCI registry and print the API version it announces.
-    Ping {
-        /// Registry URL, e.g. <http://127.0.0.1:5050>
-        url: String,
-    },
-}
+use clap::Parser as _;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Ping { url } => ping(&url).await,
-    };
-    match result {
+    let cli = cli::Cli::parse();
+    match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
-}
-
-async fn ping(url: &str) -> anyhow::Result<()> {
-    let client = client_lib::OciClient::new(url)?;
-    let version = client.check().await?;
-    println!("{url}: {version}");
-    Ok(())
 }

@@ -160,8 +160,9 @@ impl OciClient {
         Ok((sha256_digest(manifest), has_subject_support))
     }
 
-    /// Pushes an archive as a Helm-media-type artifact tagged with its version.
-    pub async fn push_pack(&self, repo: &str, tag: &str, archive: &[u8], config: &[u8], progress: &ProgressBar) -> Result<String> {
+    /// Pushes an archive as a Helm-media-type artifact tagged with its version; returns the
+    /// manifest's digest and size.
+    pub async fn push_pack(&self, repo: &str, tag: &str, archive: &[u8], config: &[u8], progress: &ProgressBar) -> Result<(String, usize)> {
         let config_digest = self.push_blob(repo, config, &ProgressBar::hidden()).await?;
         let layer_digest = self.push_blob(repo, archive, progress).await?;
         let manifest = json!({
@@ -171,7 +172,7 @@ impl OciClient {
             "layers": [ { "mediaType": HELM_CONTENT, "digest": layer_digest, "size": archive.len() } ],
         });
         let bytes = serde_json::to_vec(&manifest).map_err(|e| Error::Invalid(e.to_string()))?;
-        Ok(self.put_manifest(repo, tag, &bytes, OCI_MANIFEST).await?.0)
+        Ok((self.put_manifest(repo, tag, &bytes, OCI_MANIFEST).await?.0, bytes.len()))
     }
 
     /// Pushes a minisign signature as a referrer of `subject` (and, for registries without the
