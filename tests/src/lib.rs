@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod cli;
 pub mod browser;
 pub mod fixtures;
 pub mod oci;

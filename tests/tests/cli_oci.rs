@@ -1,0 +1,110 @@
+//! `sherpack push` / `pull` over OCI, end to end, against our server (SQLite and Postgres) and
+//! against CNCF distribution 2.8: versions by tag, range and digest, `--untar`, signatures
+//! pushed from `<archive>.minisig` and checked with `--verify`, and the refusals a user meets.
+
+use std::path::Path;
+
+use sherpack_test_support::cli::{Distribution, Sherpack, package, write_pack};
+use sherpack_test_support::postgres::PgDatabase;
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
+
+fn host(url: &str) -> String {
+    url.trim_start_matches("http://").to_owned()
+}
+
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Everything a user does with one OCI registry at `host`.
+fn round_trip(host: &str) {
+    let cli = Sherpack::new();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let archives = w.join("archives");
+    let old = package(&cli, &write_pack(w, "web", "1.0.0", "", "", false), &archives);
+    let new = package(&cli, &write_pack(w, "web", "1.1.0", "", "", false), &archives);
+    let chart = package(&cli, &write_pack(w, "api", "0.1.0", "", "", true), &archives);
+    let ns = format!("oci://{host}/team");
+
+    // A signed version: keygen, sign, and the push takes the .minisig along.
+    cli.ok(&["keygen", "--name", "release", "-d", w.to_str().unwrap()]);
+    cli.ok(&["keygen", "--name", "stranger", "-d", w.to_str().unwrap()]);
+    let (key, public, stranger) = (w.join("release.key"), w.join("release.pub"), w.join("stranger.pub"));
+    cli.ok(&["sign", new.to_str().unwrap(), "--key", key.to_str().unwrap()]);
+
+    let pushed = cli.json(&["push", old.to_str().unwrap(), &ns, "--plain-http"]);
+    assert_eq!(pushed["reference"], format!("oci://{host}/team/web:1.0.0"));
+    let old_digest = pushed["digest"].as_str().unwrap().to_owned();
+    let pushed = cli.json(&["push", new.to_str().unwrap(), &format!("{ns}/web"), "--plain-http"]);
+    assert_eq!(pushed["signed"], true);
+    cli.ok(&["push", chart.to_str().unwrap(), &ns, "--plain-http"]);
+
+    // The tag is the version: a different one is refused before anything is sent.
+    let err = cli.fails(&["push", old.to_str().unwrap(), &format!("{ns}/web:2.0.0"), "--plain-http"], 2);
+    assert!(err.contains("not `2.0.0`"), "{err}");
+
+    // Newest in a range, an exact tag, a manifest digest: each gives the pushed bytes.
+    let out = w.join("out");
+    let o = out.to_str().unwrap();
+    let pulled = cli.json(&["pull", &format!("{ns}/web"), "--version", "^1.0", "-d", o, "--plain-http"]);
+    assert_eq!(pulled["version"], "1.1.0");
+    assert_eq!(std::fs::read(out.join("web-1.1.0.tgz")).unwrap(), std::fs::read(&new).unwrap());
+    std::fs::remove_file(out.join("web-1.1.0.tgz")).unwrap();
+    cli.ok(&["pull", &format!("{ns}/web:1.0.0"), "-d", o, "--plain-http"]);
+    assert_eq!(std::fs::read(out.join("web-1.0.0.tgz")).unwrap(), std::fs::read(&old).unwrap());
+    std::fs::remove_file(out.join("web-1.0.0.tgz")).unwrap();
+    let pulled = cli.json(&["pull", &format!("{ns}/web@{old_digest}"), "-d", o, "--plain-http"]);
+    assert_eq!(pulled["version"], "1.0.0");
+    std::fs::remove_file(out.join("web-1.0.0.tgz")).unwrap();
+    cli.ok(&["pull", &format!("{ns}/api"), "--untar", "-d", o, "--plain-http"]);
+    assert!(out.join("api/Chart.yaml").is_file());
+    assert!(out.join("api/templates/cm.yaml").is_file());
+    assert_eq!(files_in(&out), vec!["api"], "--untar keeps the directory only");
+
+    // Signatures: the right key passes; a stranger's key or no signature at all leaves nothing.
+    let verified = cli.json(&["pull", &format!("{ns}/web:1.1.0"), "--verify", public.to_str().unwrap(), "-d", o, "--plain-http"]);
+    assert!(verified["verified"].as_str().unwrap().contains("sherpack:web v1.1.0"), "{verified}");
+    let strict = w.join("strict");
+    let s = strict.to_str().unwrap();
+    let err = cli.fails(&["pull", &format!("{ns}/web:1.1.0"), "--verify", stranger.to_str().unwrap(), "-d", s, "--plain-http"], 6);
+    assert!(err.contains("does not verify"), "{err}");
+    let err = cli.fails(&["pull", &format!("{ns}/web:1.0.0"), "--verify", public.to_str().unwrap(), "-d", s, "--plain-http"], 6);
+    assert!(err.contains("no signature"), "{err}");
+    assert!(files_in(&strict).is_empty(), "nothing kept after a failed verification: {:?}", files_in(&strict));
+
+    // A version that does not exist names the ones that do.
+    let err = cli.fails(&["pull", &format!("{ns}/web:9.9.9"), "-d", s, "--plain-http"], 4);
+    assert!(err.contains("1.1.0, 1.0.0"), "{err}");
+    let err = cli.fails(&["pull", &format!("{ns}/web"), "--version", "^3", "-d", s, "--plain-http"], 4);
+    assert!(err.contains("1.1.0, 1.0.0"), "{err}");
+}
+
+#[test]
+fn push_and_pull_against_our_server_on_sqlite() {
+    let server = ServerProcess::start(ServerOptions::default());
+    round_trip(&host(&server.url));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_and_pull_against_our_server_on_postgres() {
+    PgDatabase::with(|url| async move {
+        let blobs = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
+            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
+        ];
+        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
+        let h = host(&server.url);
+        tokio::task::spawn_blocking(move || round_trip(&h)).await.unwrap();
+    })
+    .await;
+}
+
+#[test]
+fn push_and_pull_against_cncf_distribution() {
+    let registry = Distribution::start();
+    round_trip(&registry.host);
+}
