@@ -62,7 +62,8 @@ impl Error {
             source = s.source();
         }
         let detail = chain.last().cloned().unwrap_or_else(|| e.to_string());
-        let text = chain.join(": ").to_lowercase();
+        // The first link names the URL (which may contain anything): classify on the causes.
+        let text = chain[1.min(chain.len())..].join(": ").to_lowercase();
         let url = strip_query(url);
         if ["certificate", "tls", "handshake", "unknownissuer", "invalid peer"].iter().any(|w| text.contains(w)) {
             Self::Tls { url, reason: detail }

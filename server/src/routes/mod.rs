@@ -43,6 +43,18 @@ pub async fn server_timing(request: axum::extract::Request, next: axum::middlewa
     response
 }
 
+/// HTTP/2 clients send the host as the `:authority` pseudo-header, not `Host`: copy it into
+/// `Host` so every absolute URL the registry builds (upload locations, token realms, install
+/// commands) names the address the client used.
+pub async fn host_from_authority(mut request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    if !request.headers().contains_key(axum::http::header::HOST)
+        && let Some(value) = request.uri().authority().and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok())
+    {
+        request.headers_mut().insert(axum::http::header::HOST, value);
+    }
+    next.run(request).await
+}
+
 pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
@@ -52,6 +64,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(chartmuseum::routes())
         .merge(search::routes())
         .merge(crate::web::routes())
+        .layer(axum::middleware::from_fn(host_from_authority))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
