@@ -65,6 +65,9 @@ impl Error {
         // The first link names the URL (which may contain anything): classify on the causes.
         let text = chain[1.min(chain.len())..].join(": ").to_lowercase();
         let url = strip_query(url);
+        if text.contains("invalidcontenttype") || text.contains("corrupt message") {
+            return Self::Tls { url, reason: "the server does not speak TLS here; if it is plain HTTP, add --plain-http".into() };
+        }
         if ["certificate", "tls", "handshake", "unknownissuer", "invalid peer"].iter().any(|w| text.contains(w)) {
             Self::Tls { url, reason: detail }
         } else if e.is_timeout() {
