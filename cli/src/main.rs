@@ -1,6 +1,6 @@
 //! `sherpack`: the command line for Sherpack registries, any OCI registry and any Helm
 //! repository. Exit codes: 0 success, 1 other failure, 2 usage, 3 authentication or
-//! permission, 4 not found, 5 network or TLS, 6 integrity (digest or signature),
+//! permission, 4 not found (also a missing file), 5 network or TLS, 6 integrity (digest or signature),
 //! 7 dependency resolution, 8 invalid input.
 
 mod cli;

@@ -31,7 +31,7 @@ pub enum Error {
 
 impl Error {
     /// The process exit code for this error: 2 usage, 3 authentication or permission, 4 not
-    /// found, 5 network or TLS, 6 integrity (digest or signature), 7 dependency resolution,
+    /// found (also a missing file), 5 network or TLS, 6 integrity (digest or signature), 7 dependency resolution,
     /// 8 invalid input (archive, file), 1 anything else.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
@@ -43,6 +43,7 @@ impl Error {
             Self::Integrity { .. } => 6,
             Self::Resolve(_) => 7,
             Self::Invalid(_) => 8,
+            Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 4,
             Self::Server { .. } | Self::Io { .. } => 1,
         }
     }

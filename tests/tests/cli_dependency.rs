@@ -10,6 +10,7 @@ use std::path::Path;
 use serde_json::Value;
 use sherpack_test_support::cli::{Sherpack, StaticRepo, package, write_pack};
 use sherpack_test_support::oci::digest;
+use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
@@ -31,9 +32,7 @@ fn dep(name: &str, version: &str, repository: &str, extra: &str) -> String {
     format!("- name: {name}\n  version: \"{version}\"\n  repository: {repository}\n{extra}")
 }
 
-#[test]
-fn dependencies_resolve_lock_and_rebuild_across_repository_kinds() {
-    let server = ServerProcess::start(ServerOptions::default());
+fn dependencies(server: &ServerProcess) {
     let statics = StaticRepo::start();
     let cli = Sherpack::new();
     let work = tempfile::tempdir().unwrap();
@@ -153,4 +152,23 @@ fn conflicts_cycles_and_impossible_ranges_are_refused_without_writing() {
     check("cyclic", dep("ping", "^1", &libs, ""), &["dependency cycle: ping -> pong -> ping"]);
     check("impossible", dep("common", "^9", &libs, ""), &["versions available: 2.0.0, 1.0.0"]);
     check("missing", dep("nothing", "^1", &libs, ""), &["does not have"]);
+}
+
+#[test]
+fn dependencies_resolve_lock_and_rebuild_across_repository_kinds_on_sqlite() {
+    dependencies(&ServerProcess::start(ServerOptions::default()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dependencies_resolve_lock_and_rebuild_across_repository_kinds_on_postgres() {
+    PgDatabase::with(|url| async move {
+        let blobs = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
+            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
+        ];
+        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
+        tokio::task::spawn_blocking(move || dependencies(&server)).await.unwrap();
+    })
+    .await;
 }

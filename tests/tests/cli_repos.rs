@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use sherpack_test_support::cli::{Sherpack, StaticRepo, package, write_pack};
+use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
 
@@ -24,9 +25,7 @@ fn files_in(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn repositories_search_and_pull_from_a_static_repository_and_our_server() {
-    let server = ServerProcess::start(ServerOptions::default());
+fn repositories(server: &ServerProcess) {
     let statics = StaticRepo::start();
     let cli = Sherpack::new();
     let work = tempfile::tempdir().unwrap();
@@ -161,4 +160,23 @@ fn round_trips_with_helm_4() {
 #[test]
 fn round_trips_with_helm_3() {
     helm_round_trip(&tools::helm3());
+}
+
+#[test]
+fn repositories_search_and_pull_from_a_static_repository_and_our_server_on_sqlite() {
+    repositories(&ServerProcess::start(ServerOptions::default()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repositories_search_and_pull_from_a_static_repository_and_our_server_on_postgres() {
+    PgDatabase::with(|url| async move {
+        let blobs = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
+            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
+        ];
+        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
+        tokio::task::spawn_blocking(move || repositories(&server)).await.unwrap();
+    })
+    .await;
 }
