@@ -1,5 +1,6 @@
 //! Streaming a download into a file: size-capped, digest-checked, and renamed into place only
-//! when it matches — a failed download leaves nothing behind.
+//! when it matches — a failed download leaves nothing behind. (No fsync: a download lost to
+//! a crash is fetched again; what must survive one, the config files, is synced.)
 
 use std::io::Write as _;
 use std::path::Path;
@@ -41,7 +42,6 @@ pub async fn to_file(response: reqwest::Response, url: &str, expected: &str, des
             reason: format!("expected sha256:{expected_hex}, received sha256:{actual}; the download was discarded"),
         });
     }
-    tmp.as_file().sync_all().map_err(Error::io(dest))?;
     tmp.persist(dest).map_err(|e| Error::io(dest)(e.error))?;
     Ok(())
 }

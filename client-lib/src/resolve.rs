@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use futures::StreamExt as _;
 use indicatif::ProgressBar;
 use registry_core::pack::{Dependency, PackMeta};
 use serde::{Deserialize, Serialize};
@@ -163,114 +164,131 @@ async fn resolve_round(
     progress: &ProgressBar,
 ) -> Result<Round> {
     let root_values = parse_values(root.values.as_deref());
-    let mut queue: Vec<Want> = root
+    // Breadth first, one level at a time: versions are chosen in order (conflicts are found
+    // the same way every run), then the level's archives are fetched concurrently.
+    let mut level: Vec<Want> = root
         .dependencies
         .iter()
         .filter(|d| enabled(d, &root_values))
         .map(|d| Want { chain: vec![root.name.clone()], dep: d.clone(), base_dir: dir.to_path_buf() })
         .collect();
-    queue.reverse();
     let mut chosen: BTreeMap<String, Chosen> = BTreeMap::new();
     let mut sources: BTreeMap<String, Source> = BTreeMap::new();
-    while let Some(want) = queue.pop() {
-        let dep = &want.dep;
-        let requester = want.chain.last().cloned().unwrap_or_default();
-        if want.chain.contains(&dep.name) {
-            let mut cycle = want.chain.clone();
-            cycle.push(dep.name.clone());
-            let start = cycle.iter().position(|n| *n == dep.name).unwrap_or(0);
-            return Err(Error::Resolve(format!("dependency cycle: {}", cycle[start..].join(" -> "))));
-        }
-        let Some(repository) = dep.repository.as_deref().filter(|r| !r.is_empty()) else {
-            // No repository: the pack is vendored under charts/ by its author.
-            continue;
-        };
-        let range = dep.version.clone().unwrap_or_else(|| "*".into());
-        parse_range(&range).map_err(|e| Error::Resolve(format!("{} asks for {} `{range}`: {e}", requester, dep.name)))?;
-        let key = dep.alias.clone().unwrap_or_else(|| dep.name.clone());
-        if !sources.contains_key(repository) {
-            let source = ctx.source(repository, &want.base_dir).await?;
-            sources.insert(repository.to_owned(), source);
-        }
-        let source = &sources[repository];
-        let mut ranges: Vec<(String, String)> = extra_ranges.get(&key).cloned().unwrap_or_default();
-        if let Some(existing) = chosen.get(&key) {
-            ranges.extend(existing.ranges.iter().cloned());
-        }
-        if !ranges.iter().any(|(who, r)| *who == requester && *r == range) {
-            ranges.push((requester.clone(), range.clone()));
-        }
-        if let Some(existing) = chosen.get_mut(&key) {
-            let version = semver::Version::parse(&existing.locked.version).ok();
-            if version.as_ref().is_some_and(|v| parse_range(&range).is_ok_and(|r| r.matches(v))) {
-                existing.ranges = ranges;
+    while !level.is_empty() {
+        let mut to_fetch: Vec<(String, Want, String)> = Vec::new();
+        for want in level.drain(..) {
+            let dep = &want.dep;
+            let requester = want.chain.last().cloned().unwrap_or_default();
+            if want.chain.contains(&dep.name) {
+                let mut cycle = want.chain.clone();
+                cycle.push(dep.name.clone());
+                let start = cycle.iter().position(|n| *n == dep.name).unwrap_or(0);
+                return Err(Error::Resolve(format!("dependency cycle: {}", cycle[start..].join(" -> "))));
+            }
+            let Some(repository) = dep.repository.clone().filter(|r| !r.is_empty()) else {
+                // No repository: the pack is vendored under charts/ by its author.
                 continue;
+            };
+            let range = dep.version.clone().unwrap_or_else(|| "*".into());
+            parse_range(&range).map_err(|e| Error::Resolve(format!("{} asks for {} `{range}`: {e}", requester, dep.name)))?;
+            let key = dep.alias.clone().unwrap_or_else(|| dep.name.clone());
+            if !sources.contains_key(&repository) {
+                let source = ctx.source(&repository, &want.base_dir).await?;
+                sources.insert(repository.clone(), source);
             }
-            // The version chosen earlier does not satisfy this range: try again knowing both.
-            let versions = source.versions(&dep.name).await?;
-            if pick(&versions, &ranges).is_none() {
-                return Err(conflict(&dep.name, &ranges, &versions));
+            let source = &sources[&repository];
+            let mut ranges: Vec<(String, String)> = extra_ranges.get(&key).cloned().unwrap_or_default();
+            if let Some(existing) = chosen.get(&key) {
+                ranges.extend(existing.ranges.iter().cloned());
             }
-            return Ok(Round::Retry(key, ranges));
+            if !ranges.iter().any(|(who, r)| *who == requester && *r == range) {
+                ranges.push((requester.clone(), range.clone()));
+            }
+            if let Some(existing) = chosen.get_mut(&key) {
+                let version = semver::Version::parse(&existing.locked.version).ok();
+                if version.as_ref().is_some_and(|v| parse_range(&range).is_ok_and(|r| r.matches(v))) {
+                    existing.ranges = ranges;
+                    continue;
+                }
+                // The version chosen earlier does not satisfy this range: try again knowing both.
+                let versions = source.versions(&dep.name).await?;
+                if pick(&versions, &ranges).is_none() {
+                    return Err(conflict(&dep.name, &ranges, &versions));
+                }
+                return Ok(Round::Retry(key, ranges));
+            }
+            let versions = source.versions(&dep.name).await.map_err(|e| match e {
+                Error::NotFound { .. } => Error::Resolve(format!("{} needs `{}`, which {} does not have", requester, dep.name, source.url())),
+                other => other,
+            })?;
+            let Some(version) = pick(&versions, &ranges) else {
+                return Err(if ranges.len() > 1 {
+                    conflict(&dep.name, &ranges, &versions)
+                } else {
+                    Error::Resolve(format!(
+                        "{} needs {} `{range}` from {}; versions available: {}",
+                        requester,
+                        dep.name,
+                        source.url(),
+                        if versions.is_empty() { "none".into() } else { sorted_versions(versions.iter().map(String::as_str)).join(", ") }
+                    ))
+                });
+            };
+            let locked = Locked {
+                name: dep.name.clone(),
+                version: version.clone(),
+                repository: source.url(),
+                digest: String::new(),
+                constraint: range,
+                alias: dep.alias.clone(),
+                dependencies: Vec::new(),
+            };
+            chosen.insert(key.clone(), Chosen { locked, ranges });
+            to_fetch.push((key, want, repository));
         }
-        let versions = source.versions(&dep.name).await.map_err(|e| match e {
-            Error::NotFound { .. } => Error::Resolve(format!("{} needs `{}`, which {} does not have", requester, dep.name, source.url())),
-            other => other,
-        })?;
-        let Some(version) = pick(&versions, &ranges) else {
-            return Err(if ranges.len() > 1 {
-                conflict(&dep.name, &ranges, &versions)
-            } else {
-                Error::Resolve(format!(
-                    "{} needs {} `{range}` from {}; versions available: {}",
-                    requester,
-                    dep.name,
-                    source.url(),
-                    if versions.is_empty() { "none".into() } else { sorted_versions(versions.iter().map(String::as_str)).join(", ") }
-                ))
-            });
-        };
-        let file = staging.join(format!("{}-{version}.tgz", dep.name));
-        let fetched = source.fetch(&dep.name, &version, &file, progress).await?;
-        let data = std::fs::read(&file).map_err(Error::io(&file))?;
-        let meta = crate::archive::meta(&data, &file)?;
-        if meta.name != dep.name || meta.version != version {
-            return Err(Error::Integrity {
-                what: format!("{} {version} from {}", dep.name, source.url()),
-                reason: format!("the archive holds {} {}", meta.name, meta.version),
-            });
-        }
-        let child_values = parse_values(meta.values.as_deref());
-        let mut children = Vec::new();
-        for child in meta.dependencies.iter().filter(|d| enabled(d, &child_values)) {
-            if child.repository.as_deref().is_some_and(|r| !r.is_empty()) {
-                children.push(child.alias.clone().unwrap_or_else(|| child.name.clone()));
-                let mut chain = want.chain.clone();
-                chain.push(dep.name.clone());
-                // A `file://` path inside a fetched pack means nothing here: resolve it from the
-                // requesting pack's directory.
-                queue.insert(0, Want { chain, dep: child.clone(), base_dir: want.base_dir.clone() });
+        let fetches = futures::stream::iter(to_fetch.iter().map(|(key, want, repository)| {
+            let (name, version) = (&want.dep.name, &chosen[key].locked.version);
+            let file = staging.join(format!("{name}-{version}.tgz"));
+            let source = &sources[repository];
+            async move {
+                let fetched = source.fetch(name, version, &file, progress).await?;
+                let data = std::fs::read(&file).map_err(Error::io(&file))?;
+                let meta = crate::archive::meta(&data, &file)?;
+                if meta.name != *name || meta.version != *version {
+                    return Err(Error::Integrity { what: format!("{name} {version} from {}", source.url()), reason: format!("the archive holds {} {}", meta.name, meta.version) });
+                }
+                Ok((fetched.digest, meta))
+            }
+        }))
+        .buffered(FETCH_CONCURRENCY)
+        .collect::<Vec<Result<_>>>()
+        .await;
+        for ((key, want, _), result) in to_fetch.into_iter().zip(fetches) {
+            let (digest, meta) = result?;
+            let child_values = parse_values(meta.values.as_deref());
+            let mut children = Vec::new();
+            for child in meta.dependencies.iter().filter(|d| enabled(d, &child_values)) {
+                if child.repository.as_deref().is_some_and(|r| !r.is_empty()) {
+                    children.push(child.alias.clone().unwrap_or_else(|| child.name.clone()));
+                    let mut chain = want.chain.clone();
+                    chain.push(want.dep.name.clone());
+                    // A `file://` path inside a fetched pack means nothing here: resolve it from
+                    // the requesting pack's directory.
+                    level.push(Want { chain, dep: child.clone(), base_dir: want.base_dir.clone() });
+                }
+            }
+            children.sort();
+            if let Some(c) = chosen.get_mut(&key) {
+                c.locked.digest = digest;
+                c.locked.dependencies = children;
             }
         }
-        children.sort();
-        chosen.insert(
-            key,
-            Chosen {
-                locked: Locked {
-                    name: dep.name.clone(),
-                    version,
-                    repository: source.url(),
-                    digest: fetched.digest,
-                    constraint: range,
-                    alias: dep.alias.clone(),
-                    dependencies: children,
-                },
-                ranges,
-            },
-        );
     }
     Ok(Round::Done(chosen))
 }
+
+/// Archives fetched at once.
+const FETCH_CONCURRENCY: usize = 8;
 
 fn pick(versions: &[String], ranges: &[(String, String)]) -> Option<String> {
     let ok: Vec<&String> = versions
@@ -335,17 +353,30 @@ pub async fn build(ctx: &Context, dir: &Path, progress: &ProgressBar) -> Result<
         return Err(Error::Usage(format!("{} changed since {LOCK_FILE} was written: run `sherpack dependency update`", meta_path.display())));
     }
     let staging = tempfile::tempdir_in(dir).map_err(Error::io(dir))?;
+    let mut sources: BTreeMap<&str, Source> = BTreeMap::new();
     for locked in &lock.dependencies {
-        let source = ctx.source(&locked.repository, dir).await?;
-        let file = staging.path().join(locked.file_name());
-        let fetched = source.fetch(&locked.name, &locked.version, &file, progress).await?;
-        if fetched.digest != locked.digest {
-            return Err(Error::Integrity {
-                what: format!("{} {}", locked.name, locked.version),
-                reason: format!("{LOCK_FILE} says {}, {} served {}; nothing was changed", locked.digest, locked.repository, fetched.digest),
-            });
+        if !sources.contains_key(locked.repository.as_str()) {
+            sources.insert(&locked.repository, ctx.source(&locked.repository, dir).await?);
         }
     }
+    let fetches = futures::stream::iter(lock.dependencies.iter().map(|locked| {
+        let file = staging.path().join(locked.file_name());
+        let source = &sources[locked.repository.as_str()];
+        async move {
+            let fetched = source.fetch(&locked.name, &locked.version, &file, progress).await?;
+            if fetched.digest != locked.digest {
+                return Err(Error::Integrity {
+                    what: format!("{} {}", locked.name, locked.version),
+                    reason: format!("{LOCK_FILE} says {}, {} served {}; nothing was changed", locked.digest, locked.repository, fetched.digest),
+                });
+            }
+            Ok(())
+        }
+    }))
+    .buffered(FETCH_CONCURRENCY)
+    .collect::<Vec<Result<()>>>()
+    .await;
+    fetches.into_iter().collect::<Result<Vec<()>>>()?;
     install_charts(dir, &lock, staging.path())?;
     Ok(lock)
 }

@@ -6,31 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use sherpack_test_support::bench::{Load, env_usize, load, quiet, rss_mib, seed_sqlite};
+use sherpack_test_support::bench::{Load, chart_metadata as metadata, env_usize, load, quiet, rss_mib, seed_sqlite};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, tar_gz};
 use sherpack_test_support::oci::Oci;
 use sherpack_test_support::server::ServerProcess;
 use sherpack_test_support::tools::{self, run_ok};
-
-/// Realistic-looking metadata for chart `i`, version `v`.
-fn metadata(name: &str, version: &str, i: usize) -> String {
-    serde_json::json!({
-        "kind": "helm",
-        "name": name,
-        "version": version,
-        "api_version": "v2",
-        "app_version": format!("{}.{}", i % 7, i % 13),
-        "description": format!("A Helm chart for {name}: deploys the service with sane defaults, probes and an optional ingress"),
-        "keywords": ["database", "web", format!("k{}", i % 50)],
-        "maintainers": [{ "name": "Platform Team", "email": "platform@example.com" }],
-        "home": format!("https://example.com/{name}"),
-        "sources": [format!("https://github.com/example/{name}")],
-        "annotations": { "category": "Infrastructure" },
-        "deprecated": false,
-        "chart_type": "application",
-    })
-    .to_string()
-}
 
 /// `helm repo index` over `count` minimal chart archives.
 fn helm_repo_index(count: usize) -> (f64, u64) {

@@ -106,6 +106,27 @@ pub fn quiet(dir: &std::path::Path) -> ServerOptions {
     }
 }
 
+/// Realistic-looking metadata for chart `i`, version `v`.
+#[must_use]
+pub fn chart_metadata(name: &str, version: &str, i: usize) -> String {
+    serde_json::json!({
+        "kind": "helm",
+        "name": name,
+        "version": version,
+        "api_version": "v2",
+        "app_version": format!("{}.{}", i % 7, i % 13),
+        "description": format!("A Helm chart for {name}: deploys the service with sane defaults, probes and an optional ingress"),
+        "keywords": ["database", "web", format!("k{}", i % 50)],
+        "maintainers": [{ "name": "Platform Team", "email": "platform@example.com" }],
+        "home": format!("https://example.com/{name}"),
+        "sources": [format!("https://github.com/example/{name}")],
+        "annotations": { "category": "Infrastructure" },
+        "deprecated": false,
+        "chart_type": "application",
+    })
+    .to_string()
+}
+
 /// Seeds a stopped server's `SQLite` database, in one transaction, with `charts` charts of the
 /// `bench` namespace, chart `i` named `name(i)`, × `versions` versions (`1.0.0`, `1.1.0`, ...):
 /// repositories, manifests, tags and packs whose metadata `metadata(name, version, i)` writes.
