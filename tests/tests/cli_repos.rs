@@ -63,15 +63,20 @@ fn repositories(server: &ServerProcess) {
     cli.ok(&["pull", "ours/web", "-d", o]);
     assert_eq!(std::fs::read(out.join("web-1.0.0.tgz")).unwrap(), std::fs::read(&web1).unwrap());
 
-    // The ChartMuseum API: upload, refuse a duplicate unless --force, then visible after update.
-    cli.ok(&["push", web2.to_str().unwrap(), "--repo", "ours"]);
+    // The ChartMuseum API: upload (with the signature next to the archive), refuse a duplicate
+    // unless --force, then visible after update.
+    cli.ok(&["keygen", "-d", w.to_str().unwrap()]);
+    cli.ok(&["sign", web2.to_str().unwrap(), "--key", w.join("sherpack.key").to_str().unwrap()]);
+    let pushed = cli.json(&["push", web2.to_str().unwrap(), "--repo", "ours"]);
+    assert_eq!(pushed["signed"], true);
     let err = cli.fails(&["push", web2.to_str().unwrap(), "--repo", "ours"], 1);
     assert!(err.contains("409") && err.contains("--force"), "{err}");
     cli.ok(&["push", web2.to_str().unwrap(), "--repo", "ours", "--force"]);
     let err = cli.fails(&["pull", "ours/web", "--version", "2.0.0", "-d", o], 4);
     assert!(err.contains("sherpack repo update"), "a stale cache says what to do: {err}");
     cli.ok(&["repo", "update", "ours"]);
-    cli.ok(&["pull", "ours/web", "--version", "2.0.0", "-d", o]);
+    let pulled = cli.json(&["pull", "ours/web", "--version", "2.0.0", "-d", o, "--verify", w.join("sherpack.pub").to_str().unwrap()]);
+    assert!(pulled["verified"].as_str().unwrap().starts_with("sherpack:web v2.0.0"), "{pulled}");
     assert_eq!(std::fs::read(out.join("web-2.0.0.tgz")).unwrap(), std::fs::read(&web2).unwrap());
 
     // The hub search API of our server.
