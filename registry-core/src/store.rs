@@ -245,6 +245,29 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Appends a `Reindex` change: every server following the sequence rebuilds its views.
     /// Returns its sequence number.
     async fn request_reindex(&self) -> StoreResult<i64>;
+
+    /// Bytes of blobs linked per repository, and open upload sessions: what `/metrics` reports.
+    async fn usage(&self) -> StoreResult<Usage>;
+}
+
+/// Storage accounting for metrics and quotas.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// `(repository, bytes of the blobs it links)`.
+    pub by_repository: Vec<(String, u64)>,
+    pub open_uploads: u64,
+}
+
+impl Usage {
+    /// Bytes per namespace (the first segment of repository names), sorted by namespace.
+    #[must_use]
+    pub fn by_namespace(&self) -> Vec<(String, u64)> {
+        let mut out: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+        for (repo, bytes) in &self.by_repository {
+            *out.entry(repo.split('/').next().unwrap_or(repo).to_owned()).or_default() += bytes;
+        }
+        out.into_iter().collect()
+    }
 }
 
 /// Everything the server keeps in its database: OCI metadata and auth records, one backend.

@@ -26,6 +26,12 @@ pub enum Command {
     Admin(crate::admin_cli::AdminArgs),
     /// Rebuild the Helm and search indexes from the database, on every server using it.
     Reindex(StoreArgs),
+    /// Exit 0 when the server at `--url` answers 200 (for container health checks, which have
+    /// no curl in the image).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:5050/readyz")]
+        url: String,
+    },
 }
 
 /// Where a maintenance command finds the store.

@@ -5,6 +5,7 @@ pub mod admin_cli;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod health_probe;
 pub mod jobs;
 pub mod packs;
 pub mod reindex;

@@ -46,6 +46,11 @@ fn main() -> ExitCode {
             .map(|config| block_on(sherpack_registry::admin_cli::run(&config, args.command), |()| {})),
         Command::Reindex(args) => load(args.config.as_deref(), &args.overrides())
             .map(|config| block_on(sherpack_registry::reindex::run(&config), |outcome| print!("{outcome}"))),
+        Command::Healthcheck { url } => Ok(if sherpack_registry::health_probe::probe(&url) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         Command::Serve(args) => load(args.config.as_deref(), &args.overrides()).map(|config| {
             telemetry::init(&config.log);
             block_on(serve::run(config), |()| {})

@@ -109,6 +109,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 .map_err(StartError::Tls)?;
             axum_server::from_tcp_rustls(listener, rustls)
                 .map_err(StartError::Serve)?
+                .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()))
                 .handle(handle)
                 .serve(service)
                 .await
@@ -117,6 +118,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         None => {
             axum_server::from_tcp(listener)
                 .map_err(StartError::Serve)?
+                // Small responses go out in one round trip (no Nagle wait on the delayed ACK).
+                .acceptor(axum_server::accept::NoDelayAcceptor::new())
                 .handle(handle)
                 .serve(service)
                 .await

@@ -623,6 +623,21 @@ impl registry_core::store::MetadataStore for Store {
         Ok(seq.unwrap_or(0))
     }
 
+    async fn usage(&self) -> StoreResult<registry_core::store::Usage> {
+        let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT r.name, SUM(b.size) FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest GROUP BY r.name ORDER BY r.name",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let (open,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM upload_sessions").fetch_one(&self.read).await.map_err(db_err)?;
+        Ok(registry_core::store::Usage {
+            by_repository: rows.into_iter().map(|(name, bytes)| (name, from_db(bytes.unwrap_or(0)))).collect(),
+            open_uploads: from_db(open),
+        })
+    }
+
     async fn request_reindex(&self) -> StoreResult<i64> {
         let mut tx = begin_write(&self.write).await?;
         record_change(&mut tx, ChangeKind::Reindex, "", None, None, now_millis()).await?;
