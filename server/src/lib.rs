@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod health_probe;
 pub mod jobs;
+pub mod metrics;
 pub mod packs;
 pub mod reindex;
 pub mod routes;

@@ -56,6 +56,7 @@ pub async fn host_from_authority(mut request: axum::extract::Request, next: axum
 }
 
 pub fn build_router(state: AppState) -> Router {
+    crate::metrics::handle();
     Router::new()
         .merge(health::routes())
         .merge(oci::routes())
@@ -64,6 +65,8 @@ pub fn build_router(state: AppState) -> Router {
         .merge(chartmuseum::routes())
         .merge(search::routes())
         .merge(crate::web::routes())
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(host_from_authority))
         .layer(
             TraceLayer::new_for_http()
