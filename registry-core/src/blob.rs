@@ -38,13 +38,60 @@ pub enum BlobError {
     Backend(String),
 }
 
+/// A blob written and verified but not yet readable under its digest.
+#[derive(Debug)]
+pub struct Staged {
+    pub info: BlobInfo,
+    /// Where the bytes wait (a name the store made).
+    pub location: String,
+}
+
+/// What garbage collection finds in storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredKind {
+    Blob(Digest),
+    /// A staged write (in progress, or left by a crash).
+    Temporary,
+    /// A part of the upload session with this id.
+    UploadPart(String),
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredObject {
+    pub kind: StoredKind,
+    pub location: String,
+    pub size: u64,
+    /// Last modified, Unix milliseconds.
+    pub modified: i64,
+}
+
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Streams `data` into a staging area, hashing it; fails (leaving nothing) when `expected`
+    /// is given and does not match. [`publish`](Self::publish) makes it readable.
+    async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError>;
+
+    /// Moves a staged blob in place under its digest (or drops it when the digest is already
+    /// stored: content-addressed, same bytes).
+    async fn publish(&self, staged: Staged) -> Result<BlobInfo, BlobError>;
+
+    /// Drops a staged blob that will not be published.
+    async fn discard(&self, staged: Staged);
+
+    /// Every object the store holds, classified, for garbage collection.
+    async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError>;
+
+    /// Removes one object by the location [`list_objects`](Self::list_objects) gave.
+    async fn delete_object(&self, location: &str) -> Result<(), BlobError>;
+
     /// Streams `data` into the store, hashing it on the way. The blob becomes readable under its
     /// digest only after the whole stream was written and, when `expected` is given, matched it.
     /// On any failure nothing is left visible.
-    async fn put(&self, data: ByteStream, expected: Option<&Digest>)
-    -> Result<BlobInfo, BlobError>;
+    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError> {
+        let staged = self.stage(data, expected).await?;
+        self.publish(staged).await
+    }
 
     /// Streams a blob, or the half-open byte `range` of it.
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;

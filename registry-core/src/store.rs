@@ -248,7 +248,27 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Bytes of blobs linked per repository, and open upload sessions: what `/metrics` reports.
     async fn usage(&self) -> StoreResult<Usage>;
+    /// Bytes of the blobs linked in a namespace's repositories (for quotas).
+    async fn namespace_bytes(&self, namespace: &str) -> StoreResult<u64>;
+
+    /// Takes the lock of one blob digest, across every server on this database, until the
+    /// guard is dropped. Publishing a blob (moving it in place and linking it) and garbage
+    /// collection (unlinking it and deleting the object) both hold it, so neither ever sees
+    /// the other half done.
+    async fn lock_blob(&self, digest: &Digest) -> StoreResult<BlobGuard>;
+    /// Manifests created before `before` that no tag, no other manifest and no live subject
+    /// keeps: `(repository, digest)`.
+    async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
+    /// Blobs no manifest references, stored and last linked before `before`: `(digest, size)`.
+    async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
+    /// Removes a blob's record and links if it is still unreferenced and still not linked since
+    /// `before` (checked in the same transaction); returns its size when removed. Call it with
+    /// the blob's lock held, then delete the object.
+    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>>;
 }
+
+/// Held while a blob digest is locked; dropping it releases the lock.
+pub struct BlobGuard(pub Box<dyn std::any::Any + Send>);
 
 /// Storage accounting for metrics and quotas.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

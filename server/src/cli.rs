@@ -26,12 +26,33 @@ pub enum Command {
     Admin(crate::admin_cli::AdminArgs),
     /// Rebuild the Helm and search indexes from the database, on every server using it.
     Reindex(StoreArgs),
+    /// Garbage-collect unreferenced blobs, expired uploads, manifests past retention (and
+    /// untagged ones with `gc.delete_untagged`) while servers keep running.
+    Gc(GcArgs),
     /// Exit 0 when the server at `--url` answers 200 (for container health checks, which have
     /// no curl in the image).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:5050/readyz")]
         url: String,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Report what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Override `gc.grace_secs`, e.g. `10m`, `1h`, `0s`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub grace: Option<std::time::Duration>,
+    /// Override `gc.delete_untagged`.
+    #[arg(long)]
+    pub delete_untagged: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where a maintenance command finds the store.

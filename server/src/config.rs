@@ -41,6 +41,26 @@ pub struct Config {
     pub chartmuseum: ChartMuseumConfig,
     #[serde(default)]
     pub search: SearchConfig,
+    #[serde(default)]
+    pub gc: GcConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Run garbage collection every this many seconds; 0 leaves it to `sherpack-registry gc`.
+    pub interval_secs: u64,
+    /// Only what has been unreferenced (or untouched) this long is removed: uploads in flight
+    /// and manifests about to be pushed keep their blobs.
+    pub grace_secs: u64,
+    /// Also remove manifests no tag, index or live subject keeps.
+    pub delete_untagged: bool,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self { interval_secs: 0, grace_secs: 3600, delete_untagged: false }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +224,7 @@ impl Default for Config {
             packs: registry_core::pack::Limits::default(),
             chartmuseum: ChartMuseumConfig::default(),
             search: SearchConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }

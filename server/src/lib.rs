@@ -5,6 +5,7 @@ pub mod admin_cli;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod gc;
 pub mod health_probe;
 pub mod jobs;
 pub mod metrics;
@@ -13,6 +14,7 @@ pub mod reindex;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod storage;
 pub mod telemetry;
 pub mod web;
 

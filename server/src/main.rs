@@ -46,6 +46,16 @@ fn main() -> ExitCode {
             .map(|config| block_on(sherpack_registry::admin_cli::run(&config, args.command), |()| {})),
         Command::Reindex(args) => load(args.config.as_deref(), &args.overrides())
             .map(|config| block_on(sherpack_registry::reindex::run(&config), |outcome| print!("{outcome}"))),
+        Command::Gc(args) => load(args.store.config.as_deref(), &args.store.overrides()).map(|config| {
+            let json = args.json;
+            block_on(sherpack_registry::gc::run_command(config, args), move |report| {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                } else {
+                    println!("{report}");
+                }
+            })
+        }),
         Command::Healthcheck { url } => Ok(if sherpack_registry::health_probe::probe(&url) {
             ExitCode::SUCCESS
         } else {

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
-use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream};
+use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream, Staged, StoredKind, StoredObject};
 use registry_core::{Digest, Sha256Hasher};
 use tokio::io::AsyncWriteExt;
 
@@ -124,7 +124,7 @@ impl ObjectBlobStore {
         })
     }
 
-    async fn discard(&self, path: &Path) {
+    async fn remove_temp(&self, path: &Path) {
         if let Err(e) = self.store.delete(path).await
             && !matches!(e, object_store::Error::NotFound { .. })
         {
@@ -161,32 +161,62 @@ fn file_stream(file: std::fs::File, range: &Range<u64>) -> ByteStream {
 
 #[async_trait::async_trait]
 impl BlobStore for ObjectBlobStore {
-    async fn put(
-        &self,
-        data: ByteStream,
-        expected: Option<&Digest>,
-    ) -> Result<BlobInfo, BlobError> {
+    async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError> {
         let temp = self.temp_path();
         let info = self.write_hashed(&temp, data).await?;
         if let Some(expected) = expected.filter(|e| **e != info.digest) {
-            self.discard(&temp).await;
+            self.remove_temp(&temp).await;
             return Err(BlobError::DigestMismatch {
                 expected: expected.clone(),
                 actual: info.digest,
             });
         }
-        let target = self.blob_path(&info.digest);
+        Ok(Staged { info, location: temp.to_string() })
+    }
+
+    async fn publish(&self, staged: Staged) -> Result<BlobInfo, BlobError> {
+        let temp = Path::from(staged.location.as_str());
+        let info = staged.info;
         if self.stat(&info.digest).await?.is_some() {
             // Content-addressed: an existing blob with this digest already has these bytes.
-            self.discard(&temp).await;
+            self.remove_temp(&temp).await;
             return Ok(info);
         }
         // A rename on the filesystem, a server-side copy then delete on S3: atomic for readers.
         self.store
-            .rename(&temp, &target)
+            .rename(&temp, &self.blob_path(&info.digest))
             .await
             .map_err(|e| backend(&e))?;
         Ok(info)
+    }
+
+    async fn discard(&self, staged: Staged) {
+        self.remove_temp(&Path::from(staged.location.as_str())).await;
+    }
+
+    async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError> {
+        let metas: Vec<object_store::ObjectMeta> = self.store.list(Some(&self.prefix)).try_collect().await.map_err(|e| backend(&e))?;
+        let prefix_parts = self.prefix.parts().count();
+        Ok(metas
+            .into_iter()
+            .map(|meta| {
+                let parts: Vec<String> = meta.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_owned()).collect();
+                let kind = match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                    ["blobs", algorithm, _, hex] => format!("{algorithm}:{hex}").parse().map_or(StoredKind::Other, StoredKind::Blob),
+                    ["tmp", _] => StoredKind::Temporary,
+                    ["uploads", id, _] => StoredKind::UploadPart((*id).to_owned()),
+                    _ => StoredKind::Other,
+                };
+                StoredObject { kind, location: meta.location.to_string(), size: meta.size, modified: meta.last_modified.timestamp_millis() }
+            })
+            .collect())
+    }
+
+    async fn delete_object(&self, location: &str) -> Result<(), BlobError> {
+        match self.store.delete(&Path::from(location)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(backend(&e)),
+        }
     }
 
     async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {

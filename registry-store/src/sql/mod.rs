@@ -16,6 +16,22 @@ fn db_err(e: sqlx::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
+/// Process-local blob locks, striped by digest: few enough that the Postgres advisory lock
+/// taken behind each never holds more than this many pool connections.
+fn blob_stripe(digest: &registry_core::Digest) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    const STRIPES: usize = 8;
+    static LOCKS: std::sync::LazyLock<Vec<std::sync::Arc<tokio::sync::Mutex<()>>>> =
+        std::sync::LazyLock::new(|| (0..STRIPES).map(|_| std::sync::Arc::default()).collect());
+    let index = usize::from_str_radix(&digest.hex()[..2], 16).unwrap_or(0) % STRIPES;
+    std::sync::Arc::clone(&LOCKS[index])
+}
+
+/// The advisory lock key of a digest: its first 64 bits.
+#[allow(clippy::cast_possible_wrap)]
+fn blob_lock_key(digest: &registry_core::Digest) -> i64 {
+    u64::from_str_radix(&digest.hex()[..16], 16).unwrap_or(0) as i64
+}
+
 fn now_millis() -> i64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

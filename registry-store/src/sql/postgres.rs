@@ -11,6 +11,9 @@ type Db = sqlx::Postgres;
 
 /// Every transaction that appends to `changes` takes this lock first, so sequence numbers
 /// become visible in commit order and a follower reading `seq > last` never skips a change.
+/// Taken (in a transaction held by the guard) by `lock_blob`, after the process-local stripe.
+const BLOB_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock($1)");
+
 const CHANGE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262737)");
 
 pub struct PgStore {

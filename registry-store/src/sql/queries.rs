@@ -31,6 +31,16 @@ fn parse_opt_digest(s: Option<String>) -> StoreResult<Option<Digest>> {
     s.as_deref().map(parse_digest).transpose()
 }
 
+/// The condition (on `b`, a `blobs` row; `$1` the cut-off) of a blob garbage collection may
+/// remove: stored before the cut-off, referenced by no manifest, linked nowhere since.
+macro_rules! unreferenced_blob {
+    () => {
+        "b.created_at < $1
+         AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest AND mr.ref_kind = 'blob')
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= $1)"
+    };
+}
+
 type ManifestRow = (String, String, Option<String>, Option<String>, i64, Vec<u8>, i64);
 /// Columns of a `ManifestRow`, for `concat!` (sqlx only takes SQL it can see is static).
 macro_rules! manifest_columns {
@@ -636,6 +646,73 @@ impl registry_core::store::MetadataStore for Store {
             by_repository: rows.into_iter().map(|(name, bytes)| (name, from_db(bytes.unwrap_or(0)))).collect(),
             open_uploads: from_db(open),
         })
+    }
+
+    async fn namespace_bytes(&self, namespace: &str) -> StoreResult<u64> {
+        let (bytes,): (Option<i64>,) = sqlx::query_as(
+            "SELECT SUM(size) FROM blobs WHERE digest IN (SELECT rb.digest FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id WHERE r.name LIKE $1 || '/%')",
+        )
+        .bind(namespace)
+        .fetch_one(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(from_db(bytes.unwrap_or(0)))
+    }
+
+    async fn lock_blob(&self, digest: &Digest) -> StoreResult<registry_core::store::BlobGuard> {
+        let local = super::blob_stripe(digest).lock_owned().await;
+        let remote = match BLOB_LOCK {
+            Some(sql) => {
+                let mut tx = self.write.begin().await.map_err(db_err)?;
+                sqlx::query(sql).bind(super::blob_lock_key(digest)).execute(&mut *tx).await.map_err(db_err)?;
+                Some(tx)
+            }
+            None => None,
+        };
+        Ok(registry_core::store::BlobGuard(Box::new((local, remote))))
+    }
+
+    async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE m.created_at < $1
+             AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repository_id = m.repository_id
+                             AND mr.ref_digest = m.digest AND mr.ref_kind = 'manifest')
+             AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject))
+             ORDER BY r.name, m.digest",
+        )
+        .bind(before)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.into_iter().map(|(repo, d)| Ok((repo, parse_digest(&d)?))).collect()
+    }
+
+    async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(concat!("SELECT b.digest, b.size FROM blobs b WHERE ", unreferenced_blob!(), " ORDER BY b.digest"))
+            .bind(before)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.into_iter().map(|(d, size)| Ok((parse_digest(&d)?, from_db(size)))).collect()
+    }
+
+    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>> {
+        let mut tx = begin_write(&self.write).await?;
+        let row: Option<(i64,)> = sqlx::query_as(concat!("SELECT b.size FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
+            .bind(before)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some((size,)) = row else { return Ok(None) };
+        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
+            sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(from_db(size)))
     }
 
     async fn request_reindex(&self) -> StoreResult<i64> {

@@ -11,6 +11,9 @@ use super::OpenError;
 type Db = sqlx::Sqlite;
 
 /// `SQLite` has one writer at a time already: sequence numbers are in commit order.
+/// Taken (in a transaction held by the guard) by `lock_blob`, after the process-local stripe.
+const BLOB_LOCK: Option<&str> = None;
+
 const CHANGE_LOCK: Option<&str> = None;
 
 pub struct SqliteStore {

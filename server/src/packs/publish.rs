@@ -23,6 +23,9 @@ pub enum PublishError {
     BadPackage(String),
     #[error("file already exists")]
     Exists,
+    /// A namespace rule (quota) refuses it.
+    #[error("{0}")]
+    Refused(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -44,8 +47,10 @@ pub fn repository(namespace: &str, meta: &PackMeta) -> Result<RepoName, PublishE
 async fn put_blob(state: &AppState, repo: &RepoName, data: Bytes) -> Result<(Digest, u64), PublishError> {
     let size = data.len() as u64;
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-    let info = state.blobs.put(stream, None).await.map_err(|e| PublishError::Internal(e.to_string()))?;
-    state.meta.link_blob(repo, &info.digest, size).await.map_err(|e| PublishError::Internal(e.to_string()))?;
+    let info = crate::storage::store_blob(state, repo, stream, None, None).await.map_err(|e| match e {
+        quota @ crate::storage::StoreBlobError::Quota { .. } => PublishError::Refused(quota.to_string()),
+        other => PublishError::Internal(other.to_string()),
+    })?;
     Ok((info.digest, size))
 }
 

@@ -102,8 +102,8 @@ pub async fn referrer_signature(state: &AppState, repo: &RepoName, subject: &Dig
 pub async fn store_referrer(state: &AppState, repo: &RepoName, subject: &Digest, subject_size: u64, signature: Bytes) -> Result<Digest, OciError> {
     let put = |data: Bytes| async move {
         let size = data.len() as u64;
-        let info = state.blobs.put(futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed(), None).await?;
-        state.meta.link_blob(repo, &info.digest, size).await?;
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
+        let info = crate::storage::store_blob(state, repo, stream, None, None).await?;
         Ok::<_, OciError>((info.digest, size))
     };
     let (config, config_size) = put(Bytes::from_static(b"{}")).await?;

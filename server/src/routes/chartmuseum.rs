@@ -261,6 +261,7 @@ fn publish_error(e: PublishError) -> RepoError {
     match e {
         PublishError::BadPackage(m) => error(StatusCode::BAD_REQUEST, m),
         PublishError::Exists => error(StatusCode::CONFLICT, "file already exists"),
+        PublishError::Refused(m) => error(StatusCode::FORBIDDEN, m),
         PublishError::Internal(m) => {
             tracing::error!("chart upload failed: {m}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

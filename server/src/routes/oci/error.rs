@@ -137,6 +137,16 @@ impl From<StoreError> for OciError {
     }
 }
 
+impl From<crate::storage::StoreBlobError> for OciError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        match e {
+            crate::storage::StoreBlobError::Blob(e) => e.into(),
+            crate::storage::StoreBlobError::Store(e) => e.into(),
+            quota @ crate::storage::StoreBlobError::Quota { .. } => Self::new(ErrorCode::Denied, quota.to_string()),
+        }
+    }
+}
+
 impl From<BlobError> for OciError {
     fn from(e: BlobError) -> Self {
         match e {

@@ -63,8 +63,7 @@ fn created(state: &AppState, headers: &HeaderMap, name: &RepoName, digest: &Dige
 pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
     if let Some(digest) = req.params.digest("digest")? {
         // Monolithic upload: the whole blob in the POST body.
-        let info = req.state.blobs.put(body_stream(body), Some(&digest)).await?;
-        req.state.meta.link_blob(&name, &info.digest, info.size).await?;
+        let info = crate::storage::store_blob(&req.state, &name, body_stream(body), Some(&digest), None).await?;
         return Ok(created(&req.state, &req.headers, &name, &info.digest));
     }
     if let Some(mount) = req.params.digest("mount")?
@@ -82,10 +81,9 @@ async fn try_mount(req: &Req, name: &RepoName, digest: &Digest) -> OciResult<Opt
         return Ok(None);
     }
     let Some(link) = req.state.meta.linked_blob(&from, digest).await? else { return Ok(None) };
-    if req.state.blobs.stat(digest).await?.is_none() {
+    if !crate::storage::link_existing(&req.state, name, digest, link.size).await? {
         return Ok(None);
     }
-    req.state.meta.link_blob(name, digest, link.size).await?;
     Ok(Some(created(&req.state, &req.headers, name, digest)))
 }
 
@@ -169,8 +167,8 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
         }
     // The chunks received so far, then this request's body, hashed on the way into the store.
     let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body_stream(body)).boxed();
-    let outcome = state.blobs.put(data, Some(&digest)).await;
-    if let Err(registry_core::blob::BlobError::Input(e)) = &outcome {
+    let outcome = crate::storage::store_blob(&state, &name, data, Some(&digest), Some(id)).await;
+    if let Err(crate::storage::StoreBlobError::Blob(registry_core::blob::BlobError::Input(e))) = &outcome {
         // The client went away: the session stays, it may retry the PUT.
         return Err(OciError::new(ErrorCode::BlobUploadInvalid, format!("reading the upload failed: {e}")));
     }
@@ -181,7 +179,6 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
             return Err(e.into());
         }
     };
-    state.meta.complete_upload(id, &name, &info.digest, info.size).await?;
     if !parts_of(&session).is_empty()
         && let Err(e) = state.blobs.delete_upload_parts(id).await
     {
@@ -209,10 +206,5 @@ async fn end_session(state: &AppState, id: &str) {
 /// Removes sessions untouched for longer than the configured expiry. Returns how many.
 pub async fn expire_stale_uploads(state: &AppState, now_millis: i64) -> Result<usize, registry_core::store::StoreError> {
     let ttl = i64::try_from(state.config.oci.upload_expiry_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let expired = state.meta.stale_uploads(now_millis.saturating_sub(ttl)).await?;
-    for session in &expired {
-        tracing::info!(upload.id = %session.id, repo.name = %session.repository, "expiring abandoned upload {}", session.id);
-        end_session(state, &session.id).await;
-    }
-    Ok(expired.len())
+    crate::gc::expire_uploads(state.meta.as_ref(), state.blobs.as_ref(), now_millis.saturating_sub(ttl), false).await
 }
