@@ -119,10 +119,10 @@ pub struct Push {
     pub archive: PathBuf,
     /// `oci://host/namespace[/name]`.
     pub destination: Option<String>,
-    /// A configured HTTP repository with the ChartMuseum API.
+    /// A configured HTTP repository with the `ChartMuseum` API.
     #[arg(long, conflicts_with = "destination")]
     pub repo: Option<String>,
-    /// Replace a version that already exists (ChartMuseum API).
+    /// Replace a version that already exists (`ChartMuseum` API).
     #[arg(long)]
     pub force: bool,
 }

@@ -1,6 +1,6 @@
-//! Helm-style HTTP repositories (ours, ChartMuseum, a static directory behind any web server):
+//! Helm-style HTTP repositories (ours, `ChartMuseum`, a static directory behind any web server):
 //! the index (`index.json` when the server offers it, else `index.yaml`), cached on disk,
-//! version lookup by semver range, digest-checked downloads, and the ChartMuseum upload API.
+//! version lookup by semver range, digest-checked downloads, and the `ChartMuseum` upload API.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -187,7 +187,7 @@ impl HelmRepo {
         Ok(Some(bytes.to_vec()))
     }
 
-    /// ChartMuseum API upload: `POST <url>/api/charts` (our server: `/api/<namespace>/charts`),
+    /// `ChartMuseum` API upload: `POST <url>/api/charts` (our server: `/api/<namespace>/charts`),
     /// the archive and its signature as multipart fields `chart` and `prov`.
     pub async fn upload(&self, archive: &[u8], file_name: &str, signature: Option<&[u8]>, force: bool) -> Result<()> {
         let api = chartmuseum_api(&self.url)?;
@@ -212,7 +212,7 @@ impl HelmRepo {
     }
 }
 
-/// The ChartMuseum API base for a repository URL: `<server>/api/<namespace>` for a namespace
+/// The `ChartMuseum` API base for a repository URL: `<server>/api/<namespace>` for a namespace
 /// URL of ours (`https://host/<ns>`), `<url>/api` for a server root.
 fn chartmuseum_api(url: &str) -> Result<String> {
     let parsed = url::Url::parse(url).map_err(|_| Error::Usage(format!("`{url}` is not a URL")))?;

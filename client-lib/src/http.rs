@@ -144,12 +144,12 @@ impl Session {
         } else {
             match self.credential_header() {
                 Some(h) if first_auth.as_deref() != Some(h.as_str()) => h,
-                _ => return Err(self.unauthorized(&response).await),
+                _ => return Err(self.unauthorized()),
             }
         };
         let response = self.send_once(&method, url, &body, Some(&auth)).await?;
         if response.status() == StatusCode::UNAUTHORIZED {
-            return Err(self.unauthorized(&response).await);
+            return Err(self.unauthorized());
         }
         self.refuse_forbidden(response, url).await
     }
@@ -165,7 +165,7 @@ impl Session {
         })
     }
 
-    async fn unauthorized(&self, _response: &Response) -> Error {
+    fn unauthorized(&self) -> Error {
         Error::Unauthorized {
             host: self.host.clone(),
             detail: if self.credential.is_some() { String::new() } else { " (no credentials stored)".into() },
@@ -191,7 +191,7 @@ impl Session {
         }
         let response = request.send().await.map_err(|e| Error::transport(url.as_str(), &e))?;
         if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-            return Err(self.unauthorized(&response).await);
+            return Err(self.unauthorized());
         }
         if !response.status().is_success() {
             let status = response.status().as_u16();
@@ -226,7 +226,7 @@ fn parse_challenge(params: &str) -> HashMap<String, String> {
     out
 }
 
-/// The message of an error response: OCI `errors[0].message`, ChartMuseum `error`, or the text.
+/// The message of an error response: OCI `errors[0].message`, `ChartMuseum` `error`, or the text.
 pub async fn error_message(response: Response) -> String {
     let text = response.text().await.unwrap_or_default();
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {

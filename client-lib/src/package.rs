@@ -4,7 +4,7 @@
 //! mtime 0, and the gzip header carries no time or name, so the same tree gives the same bytes.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use registry_core::pack::{PackKind, PackMeta};
@@ -124,13 +124,14 @@ fn manifest(meta: &PackMeta, files: &BTreeMap<String, Vec<u8>>) -> String {
     let mut all = Sha256::new();
     for (path, data) in files {
         let hex = hex::encode(Sha256::digest(data));
-        text.push_str(&format!("{path} sha256:{hex}\n"));
+        let _ = writeln!(text, "{path} sha256:{hex}");
         all.update(format!("{path}:{hex}\n").as_bytes());
     }
-    text.push_str(&format!("\n[digest]\nsha256:{}\n", hex::encode(all.finalize())));
+    let _ = write!(text, "\n[digest]\nsha256:{}\n", hex::encode(all.finalize()));
     text
 }
 
+#[must_use] 
 pub fn rfc3339(secs: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
     // httpdate gives `Thu, 01 Jan 1970 00:00:00 GMT`; turn it into RFC 3339 by hand.
@@ -176,9 +177,7 @@ fn build_archive(meta: &PackMeta, files: &BTreeMap<String, Vec<u8>>) -> Result<V
         }
     }
     let gz = tar.into_inner().map_err(Error::io("archive"))?;
-    let mut bytes = gz.finish().map_err(Error::io("archive"))?;
-    bytes.flush().map_err(Error::io("archive"))?;
-    Ok(bytes)
+    gz.finish().map_err(Error::io("archive"))
 }
 
 #[cfg(test)]

@@ -246,45 +246,60 @@ async fn resolve_round(
             chosen.insert(key.clone(), Chosen { locked, ranges });
             to_fetch.push((key, want, repository));
         }
-        let fetches = futures::stream::iter(to_fetch.iter().map(|(key, want, repository)| {
-            let (name, version) = (&want.dep.name, &chosen[key].locked.version);
-            let file = staging.join(format!("{name}-{version}.tgz"));
-            let source = &sources[repository];
-            async move {
-                let fetched = source.fetch(name, version, &file, progress).await?;
-                let data = std::fs::read(&file).map_err(Error::io(&file))?;
-                let meta = crate::archive::meta(&data, &file)?;
-                if meta.name != *name || meta.version != *version {
-                    return Err(Error::Integrity { what: format!("{name} {version} from {}", source.url()), reason: format!("the archive holds {} {}", meta.name, meta.version) });
-                }
-                Ok((fetched.digest, meta))
-            }
-        }))
-        .buffered(FETCH_CONCURRENCY)
-        .collect::<Vec<Result<_>>>()
-        .await;
-        for ((key, want, _), result) in to_fetch.into_iter().zip(fetches) {
-            let (digest, meta) = result?;
-            let child_values = parse_values(meta.values.as_deref());
-            let mut children = Vec::new();
-            for child in meta.dependencies.iter().filter(|d| enabled(d, &child_values)) {
-                if child.repository.as_deref().is_some_and(|r| !r.is_empty()) {
-                    children.push(child.alias.clone().unwrap_or_else(|| child.name.clone()));
-                    let mut chain = want.chain.clone();
-                    chain.push(want.dep.name.clone());
-                    // A `file://` path inside a fetched pack means nothing here: resolve it from
-                    // the requesting pack's directory.
-                    level.push(Want { chain, dep: child.clone(), base_dir: want.base_dir.clone() });
-                }
-            }
-            children.sort();
-            if let Some(c) = chosen.get_mut(&key) {
-                c.locked.digest = digest;
-                c.locked.dependencies = children;
-            }
-        }
+        level = fetch_level(&sources, to_fetch, &mut chosen, staging, progress).await?;
     }
     Ok(Round::Done(chosen))
+}
+
+/// Fetches the archives chosen for one level, concurrently; records their digests and
+/// dependencies, and returns the next level (their dependencies).
+async fn fetch_level(
+    sources: &BTreeMap<String, Source>,
+    to_fetch: Vec<(String, Want, String)>,
+    chosen: &mut BTreeMap<String, Chosen>,
+    staging: &Path,
+    progress: &ProgressBar,
+) -> Result<Vec<Want>> {
+    let chosen_ref = &*chosen;
+    let fetches = futures::stream::iter(to_fetch.iter().map(|(key, want, repository)| {
+        let (name, version) = (&want.dep.name, &chosen_ref[key].locked.version);
+        let file = staging.join(format!("{name}-{version}.tgz"));
+        let source = &sources[repository];
+        async move {
+            let fetched = source.fetch(name, version, &file, progress).await?;
+            let data = std::fs::read(&file).map_err(Error::io(&file))?;
+            let meta = crate::archive::meta(&data, &file)?;
+            if meta.name != *name || meta.version != *version {
+                return Err(Error::Integrity { what: format!("{name} {version} from {}", source.url()), reason: format!("the archive holds {} {}", meta.name, meta.version) });
+            }
+            Ok((fetched.digest, meta))
+        }
+    }))
+    .buffered(FETCH_CONCURRENCY)
+    .collect::<Vec<Result<_>>>()
+    .await;
+    let mut next = Vec::new();
+    for ((key, want, _), result) in to_fetch.into_iter().zip(fetches) {
+        let (digest, meta) = result?;
+        let child_values = parse_values(meta.values.as_deref());
+        let mut children = Vec::new();
+        for child in meta.dependencies.iter().filter(|d| enabled(d, &child_values)) {
+            if child.repository.as_deref().is_some_and(|r| !r.is_empty()) {
+                children.push(child.alias.clone().unwrap_or_else(|| child.name.clone()));
+                let mut chain = want.chain.clone();
+                chain.push(want.dep.name.clone());
+                // A `file://` path inside a fetched pack means nothing here: resolve it from
+                // the requesting pack's directory.
+                next.push(Want { chain, dep: child.clone(), base_dir: want.base_dir.clone() });
+            }
+        }
+        children.sort();
+        if let Some(c) = chosen.get_mut(&key) {
+            c.locked.digest = digest;
+            c.locked.dependencies = children;
+        }
+    }
+    Ok(next)
 }
 
 /// Archives fetched at once.

@@ -94,13 +94,10 @@ impl Context {
                 Ok(Source::Oci { client: self.oci(&base.host)?, base })
             }
             Ok(RepoType::Http) => {
-                let index = match self.repositories.by_url(repository) {
-                    Some(repo) => self.cached_index(repo).await?,
-                    None => {
-                        let tmp = tempfile::tempdir().map_err(Error::io("temporary directory"))?;
-                        let path = self.helm(repository)?.fetch_index(&tmp.path().join("index")).await?;
-                        parse_index_file(&path)?
-                    }
+                let index = if let Some(repo) = self.repositories.by_url(repository) { self.cached_index(repo).await? } else {
+                    let tmp = tempfile::tempdir().map_err(Error::io("temporary directory"))?;
+                    let path = self.helm(repository)?.fetch_index(&tmp.path().join("index")).await?;
+                    parse_index_file(&path)?
                 };
                 Ok(Source::Http { repo: self.helm(repository)?, index })
             }

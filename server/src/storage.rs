@@ -1,5 +1,5 @@
 //! Putting a blob in storage and linking it to a repository, one way for every path that does
-//! (OCI uploads, ChartMuseum uploads, signatures): the bytes are staged and verified first,
+//! (OCI uploads, `ChartMuseum` uploads, signatures): the bytes are staged and verified first,
 //! then — under the blob's lock, which garbage collection also takes — the namespace quota is
 //! checked, the blob moved in place and linked. A refusal leaves nothing behind.
 

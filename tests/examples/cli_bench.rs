@@ -4,6 +4,9 @@
 //! against a namespace of 10,000 packs (`CLI_PACKS`) — `repo update` (the index) and
 //! `dependency update` by both tools on the same Chart.yaml, and sherpack over OCI.
 //! Prints a Markdown table. Run through `bench/cli.sh`.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::many_single_char_names)]
+
+use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -109,7 +112,7 @@ fn main() {
     run_ok(helm_cmd(&["package", "mychart", "--version", "0.2.0", "-d", "packages"]).current_dir(&home));
     let big = home.join("packages/mychart-0.2.0.tgz");
 
-    println!("Chart files: {} KiB and {:.1} MiB; {runs} runs each, median wall time, peak RSS; ratio = helm / sherpack.", std::fs::metadata(&small).unwrap().len() / 1024, std::fs::metadata(&big).unwrap().len() as f64 / 1048576.0);
+    println!("Chart files: {} KiB and {:.1} MiB; {runs} runs each, median wall time, peak RSS; ratio = helm / sherpack.", std::fs::metadata(&small).unwrap().len() / 1024, std::fs::metadata(&big).unwrap().len() as f64 / 1_048_576.0);
     println!();
     println!("| operation | sherpack | sherpack RSS | helm 4 | helm RSS | time ratio | RSS ratio |");
     println!("|---|---|---|---|---|---|---|");
@@ -136,8 +139,8 @@ fn main() {
             let a = package(&cli, &write_pack(&archives, &name, v, "", "", true), &archives);
             cli.ok(&["push", a.to_str().unwrap(), &format!("oci://{host}/bench"), "--plain-http", "-q"]);
         }
-        deps_http.push_str(&format!("- name: {name}\n  version: \"^1.0.0\"\n  repository: {}/bench\n", server.url));
-        deps_oci.push_str(&format!("- name: {name}\n  version: \"^1.0.0\"\n  repository: oci://{host}/bench\n"));
+        let _ = write!(deps_http, "- name: {name}\n  version: \"^1.0.0\"\n  repository: {}/bench\n", server.url);
+        let _ = write!(deps_oci, "- name: {name}\n  version: \"^1.0.0\"\n  repository: oci://{host}/bench\n");
     }
     let app_http = write_pack(&w.join("http"), "app", "1.0.0", &deps_http, "", true);
     let app_helm = write_pack(&w.join("helm"), "app", "1.0.0", &deps_http, "", true);

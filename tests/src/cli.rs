@@ -55,17 +55,20 @@ impl Sherpack {
     }
 
     /// Runs with `stdin` as standard input.
+    #[must_use]
     pub fn run_with_input(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self.command().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("sherpack runs");
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         finish(child.wait_with_output().unwrap())
     }
 
+    #[must_use]
     pub fn run(&self, args: &[&str]) -> Run {
         finish(self.command().args(args).output().expect("sherpack runs"))
     }
 
     /// Runs and fails the test unless it succeeds; returns stdout.
+    #[allow(clippy::must_use_candidate)] // called for its checks as often as for its output
     pub fn ok(&self, args: &[&str]) -> String {
         let run = self.run(args);
         assert_eq!(run.code, 0, "sherpack {args:?} failed ({}):\n{}\n{}", run.code, run.stdout, run.stderr);
@@ -73,6 +76,7 @@ impl Sherpack {
     }
 
     /// Runs and fails the test unless it exits with `code`; returns stderr.
+    #[allow(clippy::must_use_candidate)] // called for its checks as often as for its output
     pub fn fails(&self, args: &[&str], code: i32) -> String {
         let run = self.run(args);
         assert_eq!(run.code, code, "sherpack {args:?} exited {} instead of {code}:\n{}\n{}", run.code, run.stdout, run.stderr);
@@ -80,6 +84,7 @@ impl Sherpack {
     }
 
     /// JSON from `-o json`.
+    #[must_use]
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
@@ -201,6 +206,7 @@ impl Drop for StaticRepo {
 }
 
 /// Writes a pack directory: Pack.yaml (or Chart.yaml with `helm: true`), values, a template.
+#[allow(clippy::must_use_candidate)] // called for its checks as often as for its output
 pub fn write_pack(root: &Path, name: &str, version: &str, dependencies: &str, values: &str, helm: bool) -> PathBuf {
     let dir = root.join(format!("{name}-{version}-src"));
     std::fs::create_dir_all(dir.join("templates")).unwrap();
@@ -225,6 +231,7 @@ pub fn write_pack(root: &Path, name: &str, version: &str, dependencies: &str, va
 }
 
 /// Packages a directory with `sherpack package`; returns the archive path.
+#[must_use]
 pub fn package(cli: &Sherpack, dir: &Path, out: &Path) -> PathBuf {
     let stdout = cli.ok(&["package", dir.to_str().unwrap(), "-d", out.to_str().unwrap()]);
     PathBuf::from(stdout.lines().next().unwrap().trim())

@@ -1,7 +1,9 @@
 //! The CLI against a registry with authentication on (the OCI token flow, Basic on the Helm
-//! repository and ChartMuseum API) and over TLS: login checks credentials before storing them,
+//! repository and `ChartMuseum` API) and over TLS: login checks credentials before storing them,
 //! logout forgets them, Docker's config.json is read, API tokens work as bearer credentials;
 //! and the errors a user meets say what to do.
+
+use std::os::unix::fs::PermissionsExt as _;
 
 use sherpack_test_support::auth::{PASSWORD, Tenants};
 use sherpack_test_support::cli::{Sherpack, package, write_pack};
@@ -12,6 +14,7 @@ fn host(url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[allow(clippy::many_single_char_names)] // h(ost), w(ork dir), a(rchive), o(ut): the test reads like the commands
 async fn login_push_pull_and_logout_with_authentication_on() {
     let t = Tenants::start(ServerOptions::default()).await;
     let url = t.server.url.clone();
@@ -40,7 +43,6 @@ async fn login_push_pull_and_logout_with_authentication_on() {
         // The right one is stored (private to the user) and used for the token flow.
         let run = cli.run_with_input(&["login", &h, "-u", "walt", "--password-stdin", "--plain-http"], &format!("{PASSWORD}\n"));
         assert_eq!(run.code, 0, "{}", run.stderr);
-        use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&credentials).unwrap().permissions().mode() & 0o777, 0o600);
         let stored = std::fs::read_to_string(&credentials).unwrap();
         assert!(stored.contains("type: basic") && stored.contains("username: walt"), "{stored}");

@@ -1,4 +1,4 @@
-//! `sherpack push` / `pull` over OCI, end to end, against our server (SQLite and Postgres) and
+//! `sherpack push` / `pull` over OCI, end to end, against our server (`SQLite` and Postgres) and
 //! against CNCF distribution 2.8: versions by tag, range and digest, `--untar`, signatures
 //! pushed from `<archive>.minisig` and checked with `--verify`, and the refusals a user meets.
 

@@ -2,13 +2,17 @@
 //! files, and usage errors: offline commands, no server needed.
 
 use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use sherpack_test_support::cli::{Sherpack, write_pack};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
 
-/// (path, mode, mtime, uid, size) of every entry, and the bytes of `MANIFEST` if present.
-fn entries(archive: &Path) -> (Vec<(String, u32, u64, u64)>, Option<String>) {
+/// (path, mode, mtime, uid) of an entry.
+type Entry = (String, u32, u64, u64);
+
+/// Every entry, and the text of `MANIFEST` if present.
+fn entries(archive: &Path) -> (Vec<Entry>, Option<String>) {
     let data = std::fs::read(archive).unwrap();
     let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&data[..]));
     let mut out = Vec::new();
@@ -85,7 +89,6 @@ fn sign_and_verify_offline() {
     cli.ok(&["keygen", "-d", d]);
     let err = cli.fails(&["keygen", "-d", d], 2);
     assert!(err.contains("already exists"), "{err}");
-    use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(w.join("sherpack.key")).unwrap().permissions().mode() & 0o777, 0o600);
     cli.ok(&["keygen", "--name", "other", "-d", d]);
     let dir = write_pack(w, "web", "1.0.0", "", "", false);

@@ -1,6 +1,6 @@
 //! `sherpack repo`, `search`, `pull <repo>/<name>` and `push --repo` against a static Helm
 //! repository (`helm repo index` + a plain HTTP server) and our server (index.json, the
-//! ChartMuseum API, the search API); round trips with helm 4 and helm 3; and the bad input
+//! `ChartMuseum` API, the search API); round trips with helm 4 and helm 3; and the bad input
 //! of that path: a wrong index URL, a digest that does not match, a corrupted archive.
 
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! `/metrics`, read by a Prometheus text-format parser: requests by route, method and status,
 //! latency histograms, bytes in and out, uploads in flight, storage per namespace, search index
 //! lag; admin-only once authentication is on.
+#![allow(clippy::cast_precision_loss, clippy::float_cmp)] // counters are whole numbers in f64
 
 use prometheus_parse::{Scrape, Value};
 use sherpack_test_support::auth::{Cred, Tenants};
@@ -82,10 +83,10 @@ async fn metrics_are_for_registry_admins_when_authentication_is_on() {
         let response = cred.apply(http.get(&url)).send().await.unwrap();
         assert_eq!(response.status().as_u16(), expected, "{cred:?}");
         let body = response.text().await.unwrap();
-        if expected != 200 {
-            assert!(!body.contains("team"), "no namespace names without admin rights");
-        } else {
+        if expected == 200 {
             assert!(body.contains("sherpack_http_requests_total"));
+        } else {
+            assert!(!body.contains("team"), "no namespace names without admin rights");
         }
     }
 }

@@ -45,7 +45,7 @@ async fn add(g: &Global, name: &str, url: &str, username: Option<String>, passwo
         credential_ref: None,
         etag: None,
         last_updated: None,
-        metadata: Default::default(),
+        metadata: std::collections::BTreeMap::default(),
     };
     // Check it before writing anything: the index must load, the registry must answer.
     let mut ctx = super::context(g)?;
@@ -119,7 +119,8 @@ fn remove(g: &Global, names: &[String]) -> Result<()> {
     repos.repositories.retain(|r| !names.contains(&r.name));
     repos.save()?;
     let mut store = CredentialStore::load()?;
-    let had_credentials = names.iter().fold(false, |acc, n| store.credentials.remove(n).is_some() || acc);
+    let removed: Vec<bool> = names.iter().map(|n| store.credentials.remove(n).is_some()).collect();
+    let had_credentials = removed.contains(&true);
     if had_credentials {
         store.save()?;
     }

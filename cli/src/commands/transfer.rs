@@ -189,7 +189,7 @@ pub async fn pull(g: &Global, args: Pull) -> Result<()> {
         }
     };
     // From here on, any failure removes the download.
-    let result = finish_pull(g, &args, &download).await;
+    let result = finish_pull(&args, &download);
     let _ = std::fs::remove_file(&download.path);
     let pulled = result?;
     if g.output == Format::Json {
@@ -204,7 +204,7 @@ pub async fn pull(g: &Global, args: Pull) -> Result<()> {
     Ok(())
 }
 
-async fn finish_pull(_g: &Global, args: &Pull, download: &Download) -> Result<Pulled> {
+fn finish_pull(args: &Pull, download: &Download) -> Result<Pulled> {
     let (data, meta) = read_archive(&download.path)?;
     let verified = match &args.verify {
         Some(key) => {
