@@ -24,6 +24,10 @@ pub enum StoreError {
     },
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached right now (connection refused or lost, pool timed out):
+    /// worth retrying.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

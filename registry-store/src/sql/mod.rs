@@ -13,7 +13,13 @@ pub mod postgres;
 pub mod sqlite;
 
 fn db_err(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    let unavailable = match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => true,
+        // Postgres: connection exceptions (08…), shutting down or starting up (57P01–57P03).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    };
+    if unavailable { StoreError::Unavailable(e.to_string()) } else { StoreError::Backend(e.to_string()) }
 }
 
 /// Process-local blob locks, striped by digest: few enough that the Postgres advisory lock

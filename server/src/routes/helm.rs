@@ -69,6 +69,10 @@ impl From<AuthError> for RepoError {
 
 impl From<registry_core::store::StoreError> for RepoError {
     fn from(e: registry_core::store::StoreError) -> Self {
+        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
+            tracing::warn!("repository request: {e}");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "the registry's database is unavailable; retry shortly");
+        }
         tracing::error!("repository request failed: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }

@@ -240,6 +240,10 @@ impl PageError {
 
 impl From<registry_core::store::StoreError> for PageError {
     fn from(e: registry_core::store::StoreError) -> Self {
+        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
+            tracing::warn!("page: {e}");
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "The registry cannot reach its database right now. Try again in a moment.");
+        }
         tracing::error!("page failed: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Try again in a moment.")
     }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     PaginationNumberInvalid,
     /// Not a spec code: an unexpected server failure (500).
     Unknown,
+    /// Not a spec code (distribution's): the database or the storage cannot be reached (503).
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -50,6 +52,7 @@ impl ErrorCode {
             Self::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             Self::Toomanyrequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }
@@ -92,6 +95,13 @@ impl OciError {
     }
 
     /// An unexpected failure: logged here, once, and answered with a generic 500.
+    /// 503 with `Retry-After`: a backend is down; the request changed nothing and may be retried.
+    pub fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %error, "{what} unavailable: {error}");
+        Self::new(ErrorCode::Unavailable, format!("the registry's {what} is unavailable; retry shortly"))
+            .with_header(axum::http::header::RETRY_AFTER, "5")
+    }
+
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %error, "request failed: {error}");
         Self::new(ErrorCode::Unknown, "internal server error")
@@ -133,6 +143,7 @@ impl From<StoreError> for OciError {
                     .with_status(StatusCode::RANGE_NOT_SATISFIABLE)
             }
             StoreError::Backend(_) => Self::internal(&e),
+            StoreError::Unavailable(_) => Self::unavailable("database", &e),
         }
     }
 }
@@ -161,7 +172,7 @@ impl From<BlobError> for OciError {
                     .with_header(axum::http::header::CONTENT_RANGE, &format!("bytes */{size}"))
             }
             BlobError::Input(io) => Self::new(ErrorCode::BlobUploadInvalid, format!("reading the request body failed: {io}")),
-            BlobError::Backend(_) => Self::internal(&e),
+            BlobError::Backend(_) => Self::unavailable("storage", &e),
         }
     }
 }
