@@ -10,6 +10,7 @@ export SHERPACK_TOOLS_DIR="${SHERPACK_TOOLS_DIR:-$HOME/.cache/sherpack-registry/
 ./scripts/install-clients.sh "$SHERPACK_TOOLS_DIR" >/dev/null
 dpkg -s postgresql >/dev/null 2>&1 || apt-get install -y -qq postgresql >/dev/null
 WORK="$(mktemp -d)"
+chmod 755 "$WORK"  # the postgres user keeps its cluster in here
 PIDS=()
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"

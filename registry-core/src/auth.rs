@@ -214,6 +214,34 @@ pub fn policy_allows_overwrite(policy: &str) -> bool {
     serde_json::from_str::<NamespacePolicy>(policy).is_ok_and(|p| p.allow_overwrite)
 }
 
+/// An HTTP endpoint a namespace has notified of pushes and deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub namespace: String,
+    pub url: String,
+    /// The HMAC-SHA256 key of the signature header.
+    pub secret: String,
+    /// `push`, `delete`.
+    pub events: Vec<String>,
+    pub created_at: Millis,
+}
+
+/// One notification of a webhook, pending, delivered or given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub id: i64,
+    pub webhook_id: String,
+    pub url: String,
+    pub secret: String,
+    pub event: String,
+    pub payload: String,
+    pub attempts: u32,
+    pub last_status: Option<String>,
+    pub delivered_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub namespace: String,
@@ -309,6 +337,17 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn list_namespaces(&self) -> StoreResult<Vec<Namespace>>;
     async fn update_namespace(&self, name: &str, visibility: Option<Visibility>, policy: Option<&str>) -> StoreResult<bool>;
     async fn delete_namespace(&self, name: &str) -> StoreResult<bool>;
+
+    async fn create_webhook(&self, hook: &Webhook) -> StoreResult<()>;
+    async fn webhooks(&self, namespace: &str) -> StoreResult<Vec<Webhook>>;
+    async fn delete_webhook(&self, namespace: &str, id: &str) -> StoreResult<bool>;
+    /// The newest deliveries of a webhook first.
+    async fn webhook_deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Takes up to `limit` deliveries due at `now` (pending, fewer than `max_attempts` tries)
+    /// and hides them from other claimers until `lease_until`.
+    async fn claim_deliveries(&self, now: Millis, lease_until: Millis, max_attempts: u32, limit: u32) -> StoreResult<Vec<WebhookDelivery>>;
+    /// Records an attempt: delivered, or to be tried again at `retry_at`.
+    async fn finish_delivery(&self, id: i64, delivered: bool, status: &str, retry_at: Millis) -> StoreResult<()>;
     /// The namespace record and the user's role in it, in one round trip.
     async fn namespace_access(&self, namespace: &str, user: Option<&str>) -> StoreResult<(Option<Namespace>, Option<Role>)>;
 

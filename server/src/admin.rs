@@ -208,7 +208,7 @@ impl Admin<'_> {
         Ok((ns, perms.actions))
     }
 
-    async fn namespace_admin(&self, name: &str) -> AdminResult<Namespace> {
+    pub(crate) async fn namespace_admin(&self, name: &str) -> AdminResult<Namespace> {
         let (ns, actions) = self.visible_namespace(name).await?;
         if actions.contains(Action::Admin) {
             Ok(ns)
@@ -217,7 +217,7 @@ impl Admin<'_> {
         }
     }
 
-    async fn audit(&self, action: &str, target: &str, detail: &str) {
+    pub(crate) async fn audit(&self, action: &str, target: &str, detail: &str) {
         self.auth.audit_caller(self.caller, action, target, Outcome::Ok, detail).await;
     }
 

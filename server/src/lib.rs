@@ -17,6 +17,7 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod web;
+pub mod webhooks;
 
 pub use config::Config;
 pub use state::AppState;

@@ -3,7 +3,7 @@
 
 use registry_core::auth::{
     Actions, ApiToken, AuditEntry, AuditQuery, AuthStore, Member, Namespace, NewAuditEntry, Role, SigningKey, User,
-    Visibility,
+    Visibility, Webhook, WebhookDelivery,
 };
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -14,6 +14,20 @@ type UserRow = (String, String, bool, i64);
 
 fn user_from_row((name, password_hash, is_admin, created_at): UserRow) -> User {
     User { name, password_hash, is_admin, created_at }
+}
+
+type DeliveryRow = (i64, String, String, String, String, String, i64, Option<String>, Option<i64>, i64);
+
+macro_rules! delivery_select {
+    () => {
+        "SELECT d.id, d.webhook_id, w.url, w.secret, d.event, d.payload, d.attempts, d.last_status, d.delivered_at, d.created_at
+         FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+    };
+}
+
+fn delivery_from_row(row: DeliveryRow) -> WebhookDelivery {
+    let (id, webhook_id, url, secret, event, payload, attempts, last_status, delivered_at, created_at) = row;
+    WebhookDelivery { id, webhook_id, url, secret, event, payload, attempts: u32::try_from(attempts).unwrap_or(0), last_status, delivered_at, created_at }
 }
 
 type NamespaceRow = (String, String, String, i64);
@@ -142,6 +156,103 @@ impl AuthStore for Store {
                 .await
                 .map_err(db_err)?;
         row.map(namespace_from_row).transpose()
+    }
+
+    async fn create_webhook(&self, hook: &Webhook) -> StoreResult<()> {
+        sqlx::query("INSERT INTO webhooks (id, namespace, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&hook.id)
+            .bind(&hook.namespace)
+            .bind(&hook.url)
+            .bind(&hook.secret)
+            .bind(hook.events.join(","))
+            .bind(hook.created_at)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn webhooks(&self, namespace: &str) -> StoreResult<Vec<Webhook>> {
+        let rows: Vec<(String, String, String, String, String, i64)> =
+            sqlx::query_as("SELECT id, namespace, url, secret, events, created_at FROM webhooks WHERE namespace = $1 ORDER BY created_at, id")
+                .bind(namespace)
+                .fetch_all(&self.read)
+                .await
+                .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, namespace, url, secret, events, created_at)| Webhook {
+                id,
+                namespace,
+                url,
+                secret,
+                events: events.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect(),
+                created_at,
+            })
+            .collect())
+    }
+
+    async fn delete_webhook(&self, namespace: &str, id: &str) -> StoreResult<bool> {
+        let removed = sqlx::query("DELETE FROM webhooks WHERE namespace = $1 AND id = $2")
+            .bind(namespace)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+
+    async fn webhook_deliveries(&self, webhook_id: &str, limit: u32) -> StoreResult<Vec<WebhookDelivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(delivery_select!(), " WHERE d.webhook_id = $1 ORDER BY d.id DESC LIMIT $2"))
+            .bind(webhook_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(rows.into_iter().map(delivery_from_row).collect())
+    }
+
+    async fn claim_deliveries(&self, now: i64, lease_until: i64, max_attempts: u32, limit: u32) -> StoreResult<Vec<WebhookDelivery>> {
+        // One claimer at a time (the write lock): two servers never take the same delivery.
+        let mut tx = begin_write(&self.write).await?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            delivery_select!(),
+            " WHERE d.delivered_at IS NULL AND d.next_attempt_at <= $1 AND d.attempts < $2 ORDER BY d.id LIMIT $3"
+        ))
+        .bind(now)
+        .bind(i64::from(max_attempts))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        for row in &rows {
+            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $2 WHERE id = $1")
+                .bind(row.0)
+                .bind(lease_until)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(rows.into_iter().map(delivery_from_row).collect())
+    }
+
+    async fn finish_delivery(&self, id: i64, delivered: bool, status: &str, retry_at: i64) -> StoreResult<()> {
+        let now = now_millis();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2,
+             delivered_at = CASE WHEN $3 THEN $4 ELSE NULL END, next_attempt_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(delivered)
+        .bind(now)
+        .bind(retry_at)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(())
     }
 
     async fn list_namespaces(&self) -> StoreResult<Vec<Namespace>> {

@@ -182,6 +182,23 @@ async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> 
 }
 
 /// Links a blob to a repository (creating both records as needed) inside `tx`.
+/// Queues a notification for each webhook of the repository's namespace that wants `event`,
+/// in the transaction of the change itself (an outbox: no event is lost or invented).
+async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &serde_json::Value, now: Millis) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO webhook_deliveries (webhook_id, event, payload, attempts, next_attempt_at, created_at)
+         SELECT id, $1, $2, 0, $3, $3 FROM webhooks WHERE namespace = $4 AND (',' || events || ',') LIKE '%,' || $1 || ',%'",
+    )
+    .bind(event)
+    .bind(payload.to_string())
+    .bind(now)
+    .bind(repo.namespace())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
 async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, now: Millis) -> StoreResult<()> {
         let repo_id = ensure_repository(tx, repo, now).await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
@@ -365,6 +382,19 @@ impl registry_core::store::MetadataStore for Store {
         }
         if let Some(tag) = tag {
             upsert_tag(&mut tx, repo_id, repo, tag, &manifest.digest, now).await?;
+            let mut payload = serde_json::json!({
+                "event": "push",
+                "namespace": repo.namespace(),
+                "repository": repo.as_str(),
+                "tag": tag,
+                "digest": manifest.digest.to_string(),
+                "media_type": manifest.media_type,
+                "at": now,
+            });
+            if let Some(pack) = &manifest.pack {
+                payload["pack"] = serde_json::json!({ "name": pack.name, "version": pack.version, "kind": pack.kind });
+            }
+            enqueue_webhooks(&mut tx, repo, "push", &payload, now).await?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -407,6 +437,15 @@ impl registry_core::store::MetadataStore for Store {
                 record_change(&mut tx, ChangeKind::TagDeleted, repo.as_str(), Some(digest), Some(tag), now).await?;
             }
             record_change(&mut tx, ChangeKind::ManifestDeleted, repo.as_str(), Some(digest), None, now).await?;
+            let payload = serde_json::json!({
+                "event": "delete",
+                "namespace": repo.namespace(),
+                "repository": repo.as_str(),
+                "digest": digest.to_string(),
+                "tags": tags.iter().map(|(t,)| t.clone()).collect::<Vec<_>>(),
+                "at": now,
+            });
+            enqueue_webhooks(&mut tx, repo, "delete", &payload, now).await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(removed)

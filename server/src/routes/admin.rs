@@ -32,6 +32,9 @@ pub fn routes() -> Router<AppState> {
         .route("/namespaces/{ns}/keys", get(keys).post(add_key))
         .route("/namespaces/{ns}/keys/{id}", delete(remove_key))
         .route("/namespaces/{ns}/policy", get(policy).put(set_policy))
+        .route("/namespaces/{ns}/webhooks", get(list_webhooks).post(add_webhook))
+        .route("/namespaces/{ns}/webhooks/{id}", delete(remove_webhook))
+        .route("/namespaces/{ns}/webhooks/{id}/deliveries", get(webhook_deliveries))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
@@ -284,6 +287,23 @@ async fn add_key(c: ApiCaller, Path(ns): Path<String>, ApiJson(k): ApiJson<NewKe
 async fn remove_key(c: ApiCaller, Path((ns, id)): Path<(String, String)>) -> ApiResult {
     c.admin().remove_signing_key(&ns, &id).await?;
     no_content()
+}
+
+async fn list_webhooks(c: ApiCaller, Path(ns): Path<String>) -> ApiResult {
+    ok(c.admin().list_webhooks(&ns).await?)
+}
+
+async fn add_webhook(c: ApiCaller, Path(ns): Path<String>, ApiJson(w): ApiJson<crate::webhooks::NewWebhook>) -> ApiResult {
+    created(c.admin().add_webhook(&ns, w).await?)
+}
+
+async fn remove_webhook(c: ApiCaller, Path((ns, id)): Path<(String, String)>) -> ApiResult {
+    c.admin().remove_webhook(&ns, &id).await?;
+    no_content()
+}
+
+async fn webhook_deliveries(c: ApiCaller, Path((ns, id)): Path<(String, String)>) -> ApiResult {
+    ok(c.admin().webhook_deliveries(&ns, &id).await?)
 }
 
 async fn policy(c: ApiCaller, Path(ns): Path<String>) -> ApiResult {
