@@ -18,14 +18,15 @@ use sherpack_test_support::oci::digest;
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::ServerProcess;
 
-/// One push, every failure returned rather than asserted: (status of the manifest PUT).
-async fn try_push(http: &reqwest::Client, base: &str, repo: &str, tag: &str, archive: &[u8]) -> Result<(), String> {
+/// One push; a failure is returned, not asserted: the HTTP status (0 when the connection
+/// failed) and the body or error.
+async fn try_push(http: &reqwest::Client, base: &str, repo: &str, tag: &str, archive: &[u8]) -> Result<(), (u16, String)> {
     let mut blobs = Vec::new();
     for data in [&b"{}"[..], archive] {
         let d = digest(data);
-        let r = http.post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}")).body(data.to_vec()).send().await.map_err(|e| e.to_string())?;
+        let r = http.post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}")).body(data.to_vec()).send().await.map_err(|e| (0, e.to_string()))?;
         if r.status() != 201 {
-            return Err(format!("blob upload {}", r.status()));
+            return Err((r.status().as_u16(), r.text().await.unwrap_or_default()));
         }
         blobs.push((d, data.len()));
     }
@@ -36,8 +37,13 @@ async fn try_push(http: &reqwest::Client, base: &str, repo: &str, tag: &str, arc
         .body(manifest)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
-    if r.status() == 201 { Ok(()) } else { Err(format!("manifest {}", r.status())) }
+        .map_err(|e| (0, e.to_string()))?;
+    if r.status() == 201 { Ok(()) } else { Err((r.status().as_u16(), r.text().await.unwrap_or_default())) }
+}
+
+/// A 503 whose body is an OCI error saying the registry is unavailable.
+fn clean_503(status: u16, body: &str) -> bool {
+    status == 503 && serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["errors"][0]["code"] == "UNAVAILABLE")
 }
 
 /// Is `repo:tag` whole through `base` (manifest, then the archive's exact bytes)?
@@ -60,6 +66,7 @@ struct Outage {
     requests: usize,
     ok: usize,
     clean_503: usize,
+    slowest_ms: f64,
     other: Vec<String>,
     first_ok_after_restore_ms: Option<f64>,
     acknowledged: Vec<(String, Vec<u8>)>,
@@ -89,7 +96,7 @@ async fn outage(base: &str, label: &str, start: Duration, outage: Duration, tota
                         let archive = sherpack_archive(&format!("c{c}"), &format!("1.{i}.0"), 300 + i);
                         match try_push(&http, &base, &format!("{label}/c{c}"), &format!("1.{i}.0"), &archive).await {
                             Ok(()) => (201, String::new(), Some((format!("{label}/c{c}:1.{i}.0"), archive))),
-                            Err(e) => (e.split_whitespace().last().and_then(|s| s.parse().ok()).unwrap_or(0), e, None),
+                            Err((status, body)) => (status, body, None),
                         }
                     };
                     results.lock().await.push((sent, t0.elapsed(), status, body, pushed));
@@ -115,9 +122,10 @@ async fn outage(base: &str, label: &str, start: Duration, outage: Duration, tota
         let in_window = done >= start && sent <= start + outage;
         if in_window {
             report.requests += 1;
+            report.slowest_ms = report.slowest_ms.max((done - sent).as_secs_f64() * 1000.0);
             match status {
                 200 | 201 => report.ok += 1,
-                503 => report.clean_503 += 1,
+                503 if clean_503(status, &body) => report.clean_503 += 1,
                 other => report.other.push(format!("{other}: {}", body.chars().take(80).collect::<String>())),
             }
         } else if sent >= restored_at && (200..300).contains(&status) {
@@ -149,26 +157,38 @@ async fn main() {
     let b = start(dir_b.path());
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
 
-    // 1. kill -9 of a replica during 100 concurrent pushes.
+    // 1. kill -9 of a replica during 100 concurrent pushes, once a fifth of its own have
+    //    been acknowledged.
+    let through_a = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pushes: Vec<_> = (0..100)
         .map(|i| {
             let base = if i % 2 == 0 { a.url.clone() } else { b.url.clone() };
-            let http = http.clone();
+            let (http, through_a) = (http.clone(), Arc::clone(&through_a));
             tokio::spawn(async move {
-                let archive = sherpack_archive(&format!("k{i}"), "1.0.0", 20_000 + i * 101);
+                let archive = sherpack_archive(&format!("k{i}"), "1.0.0", 200_000 + i * 101);
                 let outcome = try_push(&http, &base, &format!("kill/k{i}"), "1.0.0", &archive).await;
+                if outcome.is_ok() && i % 2 == 0 {
+                    through_a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
                 (i, archive, outcome)
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    let waiting = Instant::now();
+    while through_a.load(std::sync::atomic::Ordering::SeqCst) < 10 && waiting.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     sh(&format!("kill -9 {}", a.pid()));
     let mut acknowledged = Vec::new();
     let mut failed = Vec::new();
+    let mut acknowledged_by_killed = 0;
     for p in pushes {
         let (i, archive, outcome) = p.await.unwrap();
         match outcome {
-            Ok(()) => acknowledged.push((i, archive)),
+            Ok(()) => {
+                acknowledged_by_killed += usize::from(i % 2 == 0);
+                acknowledged.push((i, archive));
+            }
             Err(_) => failed.push((i, archive)),
         }
     }
@@ -187,7 +207,7 @@ async fn main() {
     let _ = a.terminate();
     println!("| scenario | measure | value |");
     println!("|---|---|---|");
-    println!("| kill -9 of one of two replicas during 100 concurrent pushes | acknowledged (201) | {} |", acknowledged.len());
+    println!("| kill -9 of one of two replicas during 100 concurrent pushes (200 KiB each) | acknowledged (201) | {} ({acknowledged_by_killed} by the killed replica) |", acknowledged.len());
     println!("| | acknowledged and intact through the other replica | {whole} / {} |", acknowledged.len());
     println!("| | **lost after acknowledgement** | **{}** |", acknowledged.len() - whole);
     println!("| | failed (connection cut or refused) | {} |", failed.len());
@@ -224,7 +244,8 @@ async fn print_outage(title: &str, http: &reqwest::Client, base: &str, r: &Outag
     }
     println!("| {title} | requests answered during the outage | {} |", r.requests);
     println!("| | succeeded anyway | {} |", r.ok);
-    println!("| | clean 503 with an OCI error body | {} |", r.clean_503);
+    println!("| | clean 503 with an OCI `UNAVAILABLE` body | {} |", r.clean_503);
+    println!("| | slowest answer in the window | {:.0} ms |", r.slowest_ms);
     println!("| | anything else | {} {} |", r.other.len(), r.other.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
     println!(
         "| | first success after the backend came back | {} |",
