@@ -16,7 +16,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 export PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 export PG_DATA="$WORK/pg" PG_PORT="$(free_port)"
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -28,8 +28,8 @@ runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/log" -w \
 export SHERPACK_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
 S3_PORT="$(free_port)"
 "$SHERPACK_TOOLS_DIR/venv/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$WORK/moto.log" 2>&1 &
-export MOTO_PID=$! SHERPACK_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
-PIDS+=("$MOTO_PID")
+export SHERPACK_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+PIDS+=("$!")
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$S3_PORT") 2>/dev/null && break; sleep 0.1; done
 cargo build --release -q -p sherpack-registry
 cargo build --release -q -p sherpack-test-support --example reliability_bench

@@ -1,12 +1,13 @@
 //! Reliability under failure, two replicas on a private Postgres cluster and the S3-compatible
 //! server (`bench/reliability.sh` starts both and passes `PG_BIN`, `PG_DATA`, `PG_PORT`,
-//! `MOTO_PID`):
+//! the S3 endpoint):
 //! 1. `kill -9` of one replica in the middle of 100 concurrent pushes: every push that got
 //!    201 must be intact and pullable through the other replica; the rest are retried there.
 //! 2. Postgres stopped for 10 s under a load of pulls and pushes: what the clients received
 //!    (clean 503s with an OCI error body, or anything else), how long recovery took, whether
 //!    every acknowledged push is intact.
-//! 3. The S3 server frozen (SIGSTOP) for 10 s under the same load.
+//! 3. The S3 server unreachable for 10 s under the same load (the registry reaches it through a
+//!    TCP proxy that refuses and cuts connections while "down").
 //!    Prints a Markdown table.
 
 use std::sync::Arc;
@@ -56,6 +57,31 @@ async fn intact(http: &reqwest::Client, base: &str, repo: &str, tag: &str, archi
     b.status() == 200 && b.bytes().await.is_ok_and(|bytes| bytes.as_ref() == archive)
 }
 
+/// A TCP proxy to `target` that, while `down`, refuses new connections and cuts open ones.
+async fn proxy(target: String) -> (String, tokio::sync::watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (down, watch) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { continue };
+            if *watch.borrow() {
+                drop(client);
+                continue;
+            }
+            let (target, mut watch) = (target.clone(), watch.clone());
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                    _ = watch.wait_for(|down| *down) => {}
+                }
+            });
+        }
+    });
+    (address, down)
+}
+
 fn sh(cmd: &str) {
     let status = std::process::Command::new("sh").arg("-c").arg(cmd).status().unwrap();
     assert!(status.success(), "{cmd}");
@@ -74,7 +100,7 @@ struct Outage {
 
 /// Four clients pull and push through `base` for `total`; `down` runs at `start`, `up` at
 /// `start + outage`. Outcomes are classified inside the outage window.
-async fn outage(base: &str, label: &str, start: Duration, outage: Duration, total: Duration, down: &str, up: &str) -> Outage {
+async fn outage(base: &str, label: &str, start: Duration, outage: Duration, total: Duration, down: impl FnOnce(), up: impl FnOnce()) -> Outage {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     let seed = sherpack_archive("seed", "1.0.0", 500);
     try_push(&http, base, &format!("{label}/seed"), "1.0.0", &seed).await.expect("seed push");
@@ -107,9 +133,9 @@ async fn outage(base: &str, label: &str, start: Duration, outage: Duration, tota
         })
         .collect();
     tokio::time::sleep(start).await;
-    sh(down);
+    down();
     tokio::time::sleep(outage).await;
-    sh(up);
+    up();
     let restored_at = t0.elapsed();
     for c in clients {
         c.await.unwrap();
@@ -141,10 +167,16 @@ async fn main() {
     let pg_bin = std::env::var("PG_BIN").expect("PG_BIN");
     let pg_data = std::env::var("PG_DATA").expect("PG_DATA");
     let pg_port = std::env::var("PG_PORT").expect("PG_PORT");
-    let moto_pid = std::env::var("MOTO_PID").expect("MOTO_PID");
     let db = PgDatabase::create().await;
     let bucket = sherpack_test_support::s3::create_bucket().await;
+    let s3 = sherpack_test_support::s3::endpoint();
+    let (s3_proxy, s3_down) = proxy(s3.trim_start_matches("http://").to_owned()).await;
     let mut env = sherpack_test_support::s3::server_env();
+    for (k, v) in &mut env {
+        if k == "SHERPACK_REGISTRY_S3__ENDPOINT" {
+            v.clone_from(&s3_proxy);
+        }
+    }
     env.push(("SHERPACK_REGISTRY_DATABASE_URL".into(), db.url.clone()));
     env.push(("SHERPACK_REGISTRY_STORAGE_URL".into(), format!("s3://{bucket}/registry")));
     let start = |dir: &std::path::Path| {
@@ -221,15 +253,15 @@ async fn main() {
         Duration::from_secs(2),
         Duration::from_secs(10),
         Duration::from_secs(20),
-        &format!("{pg_ctl} -m fast stop >/dev/null"),
-        &format!("{pg_ctl} -l {pg_data}/log -w -o '-c listen_addresses=127.0.0.1 -p {pg_port} -k {pg_data}' start >/dev/null"),
+        || sh(&format!("{pg_ctl} -m fast stop >/dev/null")),
+        || sh(&format!("{pg_ctl} -l {pg_data}/log -w -o '-c listen_addresses=127.0.0.1 -p {pg_port} -k {pg_data}' start >/dev/null")),
     )
     .await;
     print_outage("Postgres stopped for 10 s (pulls and pushes, 4 clients, one replica)", &http, &b.url, &report).await;
 
-    // 3. The S3 server frozen for 10 s.
-    let report = outage(&b.url, "s3down", Duration::from_secs(2), Duration::from_secs(10), Duration::from_secs(20), &format!("kill -STOP {moto_pid}"), &format!("kill -CONT {moto_pid}")).await;
-    print_outage("S3 server frozen (SIGSTOP) for 10 s", &http, &b.url, &report).await;
+    // 3. The S3 server unreachable for 10 s.
+    let report = outage(&b.url, "s3down", Duration::from_secs(2), Duration::from_secs(10), Duration::from_secs(20), || { let _ = s3_down.send(true); }, || { let _ = s3_down.send(false); }).await;
+    print_outage("S3 server unreachable for 10 s (connections refused and cut)", &http, &b.url, &report).await;
     drop(b);
     db.drop_now().await;
 }

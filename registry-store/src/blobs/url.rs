@@ -96,7 +96,11 @@ impl StorageUrl {
                 prefix,
                 options,
             } => {
+                // Fail within seconds when the store is down (the request then answers 503 and
+                // the client retries) rather than holding it for object_store's default 3 min.
+                let retry = object_store::RetryConfig { max_retries: 3, retry_timeout: std::time::Duration::from_secs(5), ..object_store::RetryConfig::default() };
                 let mut builder = AmazonS3Builder::from_env()
+                    .with_retry(retry)
                     .with_bucket_name(bucket)
                     .with_virtual_hosted_style_request(!options.path_style);
                 if let Some(endpoint) = &options.endpoint {

@@ -39,6 +39,37 @@ pub fn body_stream(body: Body) -> ByteStream {
     body.into_data_stream().map_err(std::io::Error::other).boxed()
 }
 
+/// What a failed store left unread of a request body.
+pub struct Leftover(std::sync::Arc<std::sync::Mutex<Option<axum::body::BodyDataStream>>>);
+
+/// [`body_stream`], plus a handle on the rest of the body: when the store gives up mid-upload
+/// (storage down), the handler reads the rest before answering, so the client — still sending —
+/// receives the error instead of a cut connection.
+pub fn drainable_body(body: Body) -> (ByteStream, Leftover) {
+    let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(body.into_data_stream())));
+    let reader = std::sync::Arc::clone(&shared);
+    let stream = futures::stream::poll_fn(move |cx| match reader.lock().ok().as_deref_mut().and_then(Option::as_mut) {
+        Some(inner) => inner.poll_next_unpin(cx).map(|item| item.map(|r| r.map_err(std::io::Error::other))),
+        None => std::task::Poll::Ready(None),
+    });
+    (stream.boxed(), Leftover(shared))
+}
+
+impl Leftover {
+    /// Reads and drops the rest of the body: at most 64 MiB and 10 s, then gives up.
+    pub async fn drain(self) {
+        let Some(mut stream) = self.0.lock().ok().and_then(|mut s| s.take()) else { return };
+        let mut read = 0usize;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read < 64 << 20 {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(chunk))) => read += chunk.len(),
+                _ => break,
+            }
+        }
+    }
+}
+
 /// The registry's own URL as the client sees it: the configured public URL, else the
 /// request's `Host` (and `X-Forwarded-Proto` from a proxy).
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {

@@ -11,7 +11,7 @@ use registry_core::store::UploadSession;
 use registry_core::{Digest, RepoName};
 
 use super::error::{ErrorCode, OciError, OciResult};
-use super::request::{base_url, body_stream};
+use super::request::{base_url, drainable_body};
 use super::{Req, content_headers};
 use crate::AppState;
 
@@ -63,7 +63,15 @@ fn created(state: &AppState, headers: &HeaderMap, name: &RepoName, digest: &Dige
 pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
     if let Some(digest) = req.params.digest("digest")? {
         // Monolithic upload: the whole blob in the POST body.
-        let info = crate::storage::store_blob(&req.state, &name, body_stream(body), Some(&digest), None).await?;
+        let (data, leftover) = drainable_body(body);
+        let stored = crate::storage::store_blob(&req.state, &name, data, Some(&digest), None).await;
+        let info = match stored {
+            Ok(info) => info,
+            Err(e) => {
+                leftover.drain().await;
+                return Err(e.into());
+            }
+        };
         return Ok(created(&req.state, &req.headers, &name, &info.digest));
     }
     if let Some(mount) = req.params.digest("mount")?
@@ -125,7 +133,14 @@ async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSe
         }
     // Named by offset and a nonce: a request that loses the race below wrote its own object.
     let part = format!("{:020}-{}", session.offset, uuid::Uuid::new_v4().simple());
-    let written = req.state.blobs.put_upload_part(&session.id, &part, body_stream(body)).await?;
+    let (data, leftover) = drainable_body(body);
+    let written = match req.state.blobs.put_upload_part(&session.id, &part, data).await {
+        Ok(written) => written,
+        Err(e) => {
+            leftover.drain().await;
+            return Err(e.into());
+        }
+    };
     if let Some((start, end)) = range
         && written != end - start + 1 {
             return Err(OciError::new(
@@ -166,8 +181,12 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
             return Err(out_of_order(&state, &headers, &name, id, session.offset));
         }
     // The chunks received so far, then this request's body, hashed on the way into the store.
-    let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body_stream(body)).boxed();
+    let (body, leftover) = drainable_body(body);
+    let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body).boxed();
     let outcome = crate::storage::store_blob(&state, &name, data, Some(&digest), Some(id)).await;
+    if outcome.is_err() {
+        leftover.drain().await;
+    }
     if let Err(crate::storage::StoreBlobError::Blob(registry_core::blob::BlobError::Input(e))) = &outcome {
         // The client went away: the session stays, it may retry the PUT.
         return Err(OciError::new(ErrorCode::BlobUploadInvalid, format!("reading the upload failed: {e}")));
