@@ -178,3 +178,17 @@ blob_tests!(
     a_200_mib_blob_streams_through,
     concurrent_writes_of_one_blob_agree,
 );
+
+/// Object storage that cannot be reached: writes small and large fail with a backend error
+/// (the request then answers 503) — never a panic of the writer — and nothing is left.
+#[tokio::test]
+async fn an_unreachable_s3_store_fails_writes_cleanly() {
+    let options = registry_store::S3Options { endpoint: Some("http://127.0.0.1:1".into()), ..common::blobs::s3_options() };
+    let url = registry_store::StorageUrl::parse("s3://nowhere/registry", options).unwrap();
+    let store = ObjectBlobStore::open(&url).unwrap();
+    let small = store.put(once(b"small"), None).await.unwrap_err();
+    assert!(matches!(small, BlobError::Backend(_)), "{small}");
+    let large = store.put(generated(9, 12 * MIB, None), None).await.unwrap_err();
+    assert!(matches!(large, BlobError::Backend(_)), "{large}");
+    assert!(matches!(store.stat(&generated_digest(9, 12 * MIB).await).await, Err(BlobError::Backend(_))));
+}

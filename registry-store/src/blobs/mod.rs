@@ -105,10 +105,7 @@ impl ObjectBlobStore {
                 hasher.update(&chunk);
                 writer.put(chunk).await.map_err(|e| backend(&e))?;
             }
-            writer
-                .shutdown()
-                .await
-                .map_err(|e| BlobError::Backend(e.to_string()))
+            Ok(())
         }
         .await;
         if let Err(e) = result {
@@ -117,6 +114,9 @@ impl ObjectBlobStore {
             }
             return Err(e);
         }
+        // A failed shutdown (the final put or the multipart completion) cannot be aborted: the
+        // writer is past that point (object_store panics on it), and nothing became visible.
+        writer.shutdown().await.map_err(|e| BlobError::Backend(e.to_string()))?;
         let size = hasher.len();
         Ok(BlobInfo {
             digest: hasher.finish(),
