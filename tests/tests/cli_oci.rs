@@ -75,6 +75,15 @@ fn round_trip(host: &str) {
     assert!(err.contains("no signature"), "{err}");
     assert!(files_in(&strict).is_empty(), "nothing kept after a failed verification: {:?}", files_in(&strict));
 
+    // An OCI namespace as a configured repository: `pull <repo>/<name>` lists its tags.
+    cli.ok(&["repo", "add", "registry", &ns, "--plain-http"]);
+    let listed = cli.json(&["repo", "list"]);
+    assert_eq!(listed[0]["repoType"], "oci");
+    let via_repo = w.join("via-repo");
+    let pulled = cli.json(&["pull", "registry/web", "--version", "~1.0", "-d", via_repo.to_str().unwrap(), "--plain-http"]);
+    assert_eq!(pulled["version"], "1.0.0");
+    assert_eq!(std::fs::read(via_repo.join("web-1.0.0.tgz")).unwrap(), std::fs::read(&old).unwrap());
+
     // A version that does not exist names the ones that do.
     let err = cli.fails(&["pull", &format!("{ns}/web:9.9.9"), "-d", s, "--plain-http"], 4);
     assert!(err.contains("1.1.0, 1.0.0"), "{err}");
