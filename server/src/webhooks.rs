@@ -16,7 +16,7 @@ use crate::auth::now_millis;
 
 pub const EVENTS: [&str; 2] = ["push", "delete"];
 pub const MAX_ATTEMPTS: u32 = 10;
-const LEASE: Duration = Duration::from_secs(60);
+const LEASE: Duration = Duration::from_mins(1);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]

@@ -101,7 +101,7 @@ struct Outage {
 /// Four clients pull and push through `base` for `total`; `down` runs at `start`, `up` at
 /// `start + outage`. Outcomes are classified inside the outage window.
 async fn outage(base: &str, label: &str, start: Duration, outage: Duration, total: Duration, down: impl FnOnce(), up: impl FnOnce()) -> Outage {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().unwrap();
     let seed = sherpack_archive("seed", "1.0.0", 500);
     try_push(&http, base, &format!("{label}/seed"), "1.0.0", &seed).await.expect("seed push");
     let t0 = Instant::now();
@@ -148,14 +148,14 @@ async fn outage(base: &str, label: &str, start: Duration, outage: Duration, tota
         let in_window = done >= start && sent <= start + outage;
         if in_window {
             report.requests += 1;
-            report.slowest_ms = report.slowest_ms.max((done - sent).as_secs_f64() * 1000.0);
+            report.slowest_ms = report.slowest_ms.max(done.saturating_sub(sent).as_secs_f64() * 1000.0);
             match status {
                 200 | 201 => report.ok += 1,
                 503 if clean_503(status, &body) => report.clean_503 += 1,
                 other => report.other.push(format!("{other}: {}", body.chars().take(80).collect::<String>())),
             }
         } else if sent >= restored_at && (200..300).contains(&status) {
-            let after = (sent - restored_at).as_secs_f64() * 1000.0;
+            let after = sent.saturating_sub(restored_at).as_secs_f64() * 1000.0;
             report.first_ok_after_restore_ms = Some(report.first_ok_after_restore_ms.map_or(after, |f: f64| f.min(after)));
         }
     }
@@ -187,7 +187,7 @@ async fn main() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = start(dir_a.path());
     let b = start(dir_b.path());
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().unwrap();
 
     // 1. kill -9 of a replica during 100 concurrent pushes, once a fifth of its own have
     //    been acknowledged.

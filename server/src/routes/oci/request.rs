@@ -45,6 +45,7 @@ pub struct Leftover(std::sync::Arc<std::sync::Mutex<Option<axum::body::BodyDataS
 /// [`body_stream`], plus a handle on the rest of the body: when the store gives up mid-upload
 /// (storage down), the handler reads the rest before answering, so the client — still sending —
 /// receives the error instead of a cut connection.
+#[must_use]
 pub fn drainable_body(body: Body) -> (ByteStream, Leftover) {
     let shared = std::sync::Arc::new(std::sync::Mutex::new(Some(body.into_data_stream())));
     let reader = std::sync::Arc::clone(&shared);
