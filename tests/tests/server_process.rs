@@ -1,10 +1,9 @@
 //! The real `sherpack-registry serve` process: zero-config start, configuration layering and
 //! refusals, Postgres + S3 mode, TLS, shutdown.
 
-use std::process::Command;
 
 use sherpack_test_support::postgres::PgDatabase;
-use sherpack_test_support::server::{ServerOptions, ServerProcess, workspace_binary};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
 
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| (*s).to_owned()).collect()
@@ -68,19 +67,16 @@ async fn zero_config_serves_v2_and_readiness() {
     assert!(server.logs().contains("shutting down"));
 }
 
-#[tokio::test]
-async fn the_sherpack_cli_recognises_the_registry() {
+#[test]
+fn the_sherpack_cli_recognises_the_registry() {
     let server = ServerProcess::start(ServerOptions::default());
-    let out = Command::new(workspace_binary("sherpack"))
-        .args(["ping", &server.url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("registry/2.0"));
+    let cli = sherpack_test_support::cli::Sherpack::new();
+    let host = server.url.trim_start_matches("http://");
+    cli.ok(&["repo", "add", "ours", &format!("oci://{host}/team"), "--plain-http"]);
+    // A web server that is not a registry is told apart.
+    let other = sherpack_test_support::cli::StaticRepo::start();
+    let err = cli.fails(&["repo", "add", "other", &format!("oci://{}/team", other.url.trim_start_matches("http://")), "--plain-http"], 1);
+    assert!(err.contains("not an OCI distribution registry"), "{err}");
 }
 
 #[tokio::test]
