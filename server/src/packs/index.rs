@@ -297,6 +297,23 @@ pub struct IndexCache {
     search_applied: tokio::sync::watch::Receiver<i64>,
     /// The change the search index on disk reflected when opened (`None`: empty, rebuild).
     search_opened_at: Option<i64>,
+    /// When the store's change sequence was last read, with the count of local writes then and
+    /// the sequence number the indexes had reached: requests within [`FRESH`] of it, with no
+    /// write through this server since, skip the database round trip.
+    checked: std::sync::Mutex<Option<(std::time::Instant, u64, i64)>>,
+}
+
+/// How long a read of the change sequence stands for requests that follow it. Writes through
+/// this server are seen at once (they count in [`LOCAL_WRITES`]); writes through another
+/// replica within this bound (plus the follower's period).
+const FRESH: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Write requests this process has answered with success (counted by the HTTP layer).
+static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Called once a write request through this server succeeded, before its answer goes out.
+pub fn note_local_write() {
+    LOCAL_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
 
 /// Versions of each repository newest first, with their READMEs, for the search index.
@@ -353,7 +370,7 @@ impl IndexCache {
                 }
             })
             .map_err(|e| format!("spawning the search index worker: {e}"))?;
-        Ok(Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied, search_opened_at: opened_at })
+        Ok(Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied, search_opened_at: opened_at, checked: std::sync::Mutex::new(None) })
     }
 
     /// The search index, for statistics.
@@ -486,12 +503,29 @@ impl IndexCache {
     /// The indexes, current with the store. The change sequence is read before taking the
     /// lock, so requests only wait for one another when there is something to apply.
     async fn current(&self, store: &dyn MetadataStore) -> Result<tokio::sync::MutexGuard<'_, Inner>, StoreError> {
+        let writes = LOCAL_WRITES.load(std::sync::atomic::Ordering::SeqCst);
+        if self.fresh(writes).is_some() {
+            let inner = self.inner.lock().await;
+            if inner.loaded {
+                return Ok(inner);
+            }
+        }
         let last = store.last_change_seq().await?;
         let mut inner = self.inner.lock().await;
         if !inner.loaded || last > inner.seq {
             self.catch_up(&mut inner, store, last).await?;
         }
+        if let Ok(mut checked) = self.checked.lock() {
+            *checked = Some((std::time::Instant::now(), writes, inner.seq));
+        }
         Ok(inner)
+    }
+
+    /// The sequence number reached at the last read of the store, if that read still stands.
+    fn fresh(&self, writes: u64) -> Option<i64> {
+        let checked = self.checked.lock().ok()?;
+        let (at, seen_writes, seq) = (*checked)?;
+        (seen_writes == writes && at.elapsed() < FRESH).then_some(seq)
     }
 
     /// Applies whatever changed in the store (run periodically, so an idle replica keeps up).
@@ -502,9 +536,9 @@ impl IndexCache {
     /// Waits until the search index reflects every change applied so far (at most
     /// `timeout`); false when it did not get there.
     pub async fn wait_for_search(&self, store: &dyn MetadataStore, timeout: std::time::Duration) -> Result<bool, StoreError> {
-        let target = {
-            let inner = self.current(store).await?;
-            inner.seq
+        let target = match self.fresh(LOCAL_WRITES.load(std::sync::atomic::Ordering::SeqCst)) {
+            Some(seq) => seq,
+            None => self.current(store).await?.seq,
         };
         let mut applied = self.search_applied.clone();
         let waited = tokio::time::timeout(timeout, applied.wait_for(|seq| *seq >= target)).await;
@@ -566,22 +600,15 @@ impl IndexCache {
     /// Runs a search once the index reflects the store (read-after-write).
     pub async fn search(&self, store: &dyn MetadataStore, request: super::search::Request) -> Result<super::search::Results, StoreError> {
         self.search_current(store).await?;
-        let search = Arc::clone(&self.search);
-        tokio::task::spawn_blocking(move || search.search(&request))
-            .await
-            .map_err(|e| StoreError::Backend(format!("search: {e}")))?
-            .map_err(|e| StoreError::Backend(format!("search: {e}")))
+        // About a millisecond of CPU: run where we are, a hand-off to the blocking pool costs
+        // more than it saves.
+        self.search.search(&request).map_err(|e| StoreError::Backend(format!("search: {e}")))
     }
 
     /// Name completions for a prefix, in `namespaces`.
     pub async fn suggest(&self, store: &dyn MetadataStore, prefix: &str, namespaces: Vec<String>, limit: usize) -> Result<Vec<super::search::Hit>, StoreError> {
         self.search_current(store).await?;
-        let search = Arc::clone(&self.search);
-        let prefix = prefix.to_owned();
-        tokio::task::spawn_blocking(move || search.suggest(&prefix, &namespaces, limit))
-            .await
-            .map_err(|e| StoreError::Backend(format!("search: {e}")))?
-            .map_err(|e| StoreError::Backend(format!("search: {e}")))
+        self.search.suggest(prefix, &namespaces, limit).map_err(|e| StoreError::Backend(format!("search: {e}")))
     }
 
     async fn search_current(&self, store: &dyn MetadataStore) -> Result<(), StoreError> {
