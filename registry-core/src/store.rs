@@ -250,6 +250,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Returns its sequence number.
     async fn request_reindex(&self) -> StoreResult<i64>;
 
+    /// Yields whenever another process commits a change (Postgres LISTEN/NOTIFY), so views
+    /// can re-read the change sequence at once; `None` when the database cannot tell.
+    async fn change_notifications(&self) -> StoreResult<Option<futures::stream::BoxStream<'static, ()>>>;
+
     /// Bytes of blobs linked per repository, and open upload sessions: what `/metrics` reports.
     async fn usage(&self) -> StoreResult<Usage>;
     /// Bytes of the blobs linked in a namespace's repositories (for quotas).

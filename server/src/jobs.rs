@@ -36,3 +36,22 @@ pub async fn follow_changes_forever(state: AppState) {
         }
     }
 }
+
+/// Other replicas' commits, as Postgres reports them: each one makes the next index or search
+/// request re-read the change sequence (instead of trusting a read under 100 ms old).
+pub async fn listen_for_changes_forever(state: AppState) {
+    use futures::StreamExt as _;
+    loop {
+        match state.meta.change_notifications().await {
+            Ok(Some(mut changes)) => {
+                while changes.next().await.is_some() {
+                    crate::packs::index::note_local_write();
+                }
+                crate::packs::index::note_local_write();
+            }
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "listening for other servers' changes failed; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

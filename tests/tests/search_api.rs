@@ -267,13 +267,23 @@ async fn two_servers_on_one_postgres_search_each_others_pushes() {
         let http = reqwest::Client::new();
         assert!(names(&two.url, "").await.is_empty());
         upload(&http, &one.url, &Cred::Anonymous, "charts", pack_archive("valkey", "8.0.0", "Valkey key-value store", &["cache"], false, 0)).await;
+        // Another server learns of the push from Postgres (NOTIFY, usually within a
+        // millisecond; at worst its next read of the change sequence, 100 ms later): poll.
+        let started = std::time::Instant::now();
+        while names(&two.url, "valkey").await.is_empty() && started.elapsed() < std::time::Duration::from_secs(5) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert_eq!(names(&two.url, "valkey").await, ["valkey"], "pushed through one, found through the other");
         upload(&http, &two.url, &Cred::Anonymous, "charts", pack_archive("valkey", "8.1.0", "Valkey key-value store", &["cache"], false, 0)).await;
         // The other way, through the Helm index first, then search.
-        let index = reqwest::get(format!("{}/charts/index.yaml", one.url)).await.unwrap().text().await.unwrap();
+        let started = std::time::Instant::now();
+        let mut index = String::new();
+        while !index.contains("charts/valkey-8.1.0.tgz") && started.elapsed() < std::time::Duration::from_secs(5) {
+            index = reqwest::get(format!("{}/charts/index.yaml", one.url)).await.unwrap().text().await.unwrap();
+        }
         assert!(index.contains("charts/valkey-8.1.0.tgz"), "{index}");
         let r: Value = reqwest::get(at(&format!("{}/api/v1/packages/search", one.url), &[("ts_query_web", "valkey")])).await.unwrap().json().await.unwrap();
-        assert_eq!(r["packages"][0]["version"], "8.1.0", "and back");
+        assert_eq!(r["packages"][0]["version"], "8.1.0", "and back, the index.yaml read having caught up");
     })
     .await;
 }

@@ -14,6 +14,18 @@ type Db = sqlx::Postgres;
 /// Taken (in a transaction held by the guard) by `lock_blob`, after the process-local stripe.
 const BLOB_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock($1)");
 
+/// Sent in every transaction that appends to `changes`; delivered to listeners at commit.
+const CHANGE_NOTIFY: Option<&str> = Some("SELECT pg_notify('sherpack_changes', '')");
+
+/// Every other process's committed changes, as they happen (LISTEN). The listener reconnects
+/// by itself; a lost connection is reported as a change (something may have been missed).
+async fn change_listener(pool: &sqlx::Pool<Db>) -> registry_core::store::StoreResult<Option<futures::stream::BoxStream<'static, ()>>> {
+    use futures::StreamExt as _;
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await.map_err(super::db_err)?;
+    listener.listen("sherpack_changes").await.map_err(super::db_err)?;
+    Ok(Some(listener.into_stream().map(|_| ()).boxed()))
+}
+
 const CHANGE_LOCK: Option<&str> = Some("SELECT pg_advisory_xact_lock(7262737)");
 
 pub struct PgStore {

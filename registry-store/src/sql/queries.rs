@@ -140,6 +140,9 @@ async fn record_change(
         .execute(&mut **tx)
         .await
         .map_err(db_err)?;
+    if let Some(notify) = CHANGE_NOTIFY {
+        sqlx::query(notify).execute(&mut **tx).await.map_err(db_err)?;
+    }
     Ok(())
 }
 
@@ -670,6 +673,10 @@ impl registry_core::store::MetadataStore for Store {
         let (seq,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(&self.read).await.map_err(db_err)?;
         Ok(seq.unwrap_or(0))
+    }
+
+    async fn change_notifications(&self) -> StoreResult<Option<futures::stream::BoxStream<'static, ()>>> {
+        change_listener(&self.write).await
     }
 
     async fn usage(&self) -> StoreResult<registry_core::store::Usage> {

@@ -14,6 +14,14 @@ type Db = sqlx::Sqlite;
 /// Taken (in a transaction held by the guard) by `lock_blob`, after the process-local stripe.
 const BLOB_LOCK: Option<&str> = None;
 
+/// One process writes an `SQLite` database: nobody else to tell.
+const CHANGE_NOTIFY: Option<&str> = None;
+
+#[allow(clippy::unused_async)] // the same signature as the Postgres listener's
+async fn change_listener(_pool: &sqlx::Pool<Db>) -> registry_core::store::StoreResult<Option<futures::stream::BoxStream<'static, ()>>> {
+    Ok(None)
+}
+
 const CHANGE_LOCK: Option<&str> = None;
 
 pub struct SqliteStore {

@@ -308,10 +308,12 @@ pub struct IndexCache {
 /// replica within this bound (plus the follower's period).
 const FRESH: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Write requests this process has answered with success (counted by the HTTP layer).
+/// Changes this process knows of: write requests it answered with success (counted by the HTTP
+/// layer) and other processes' commits (Postgres notifications).
 static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Called once a write request through this server succeeded, before its answer goes out.
+/// Called once a write request through this server succeeded (before its answer goes out), or
+/// when the database reports another process's change.
 pub fn note_local_write() {
     LOCAL_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
 }
