@@ -423,7 +423,72 @@ async fn concurrent_writers_all_land(store: Arc<dyn RegistryStore>) {
     assert!(changes.windows(2).all(|w| w[0].seq < w[1].seq));
 }
 
+/// What garbage collection may take: unreferenced blobs stored and linked before the cut-off
+/// (re-checked at removal), untagged manifests, storage per namespace.
+async fn collection_finds_only_what_nothing_keeps(store: Arc<dyn RegistryStore>) {
+    let repo = name("acme/web");
+    let (kept, loose) = (Digest::of(b"kept"), Digest::of(b"loose"));
+    store.link_blob(&repo, &kept, 4).await.unwrap();
+    store.link_blob(&repo, &loose, 5).await.unwrap();
+    store.put_manifest(&repo, &manifest("tagged", vec![ManifestRef::Blob(kept.clone())]), Some("1.0.0")).await.unwrap();
+    store.put_manifest(&repo, &manifest("untagged", vec![]), None).await.unwrap();
+    let future = i64::MAX / 2;
+    assert!(store.unreferenced_blobs(0).await.unwrap().is_empty(), "nothing is older than the epoch");
+    assert_eq!(store.unreferenced_blobs(future).await.unwrap(), vec![(loose.clone(), 5)]);
+    assert_eq!(store.untagged_manifests(future).await.unwrap(), vec![("acme/web".to_owned(), Digest::of(b"untagged"))]);
+    assert_eq!(store.namespace_bytes("acme").await.unwrap(), 9);
+    assert_eq!(store.usage().await.unwrap().by_namespace(), vec![("acme".to_owned(), 9)]);
+    // Removal re-checks: a referenced blob is refused, an unreferenced one goes with its links.
+    assert_eq!(store.remove_unreferenced_blob(&kept, future).await.unwrap(), None);
+    {
+        let _guard = store.lock_blob(&loose).await.unwrap();
+        assert_eq!(store.remove_unreferenced_blob(&loose, future).await.unwrap(), Some(5));
+    }
+    assert!(store.blob(&loose).await.unwrap().is_none());
+    assert!(store.linked_blob(&repo, &loose).await.unwrap().is_none());
+    assert_eq!(store.namespace_bytes("acme").await.unwrap(), 4);
+    // The lock is exclusive per digest, across tasks.
+    let guard = store.lock_blob(&kept).await.unwrap();
+    let other = Arc::clone(&store);
+    let kept2 = kept.clone();
+    let waiting = tokio::spawn(async move { other.lock_blob(&kept2).await.map(drop) });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished(), "a second holder waits");
+    drop(guard);
+    waiting.await.unwrap().unwrap();
+}
+
+/// Webhook deliveries: queued with the change that causes them, claimed once, retried.
+async fn webhook_deliveries_are_an_outbox(store: Arc<dyn RegistryStore>) {
+    use registry_core::auth::{Namespace, Visibility, Webhook};
+    store.create_namespace(&Namespace { name: "acme".into(), visibility: Visibility::Private, policy: "{}".into(), created_at: 1 }).await.unwrap();
+    let hook = Webhook { id: "h1".into(), namespace: "acme".into(), url: "http://127.0.0.1:1/x".into(), secret: "s".into(), events: vec!["push".into()], created_at: 1 };
+    store.create_webhook(&hook).await.unwrap();
+    assert_eq!(store.webhooks("acme").await.unwrap(), vec![hook]);
+    store.put_manifest(&name("acme/web"), &manifest("m1", vec![]), Some("1.0.0")).await.unwrap();
+    store.put_manifest(&name("other/web"), &manifest("m2", vec![]), Some("1.0.0")).await.unwrap();
+    assert!(store.delete_manifest(&name("acme/web"), &Digest::of(b"m1")).await.unwrap(), "a delete, which this webhook does not want");
+    let now = i64::MAX / 4;
+    let claimed = store.claim_deliveries(now, now + 60_000, 10, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one push to acme, nothing for other/ or for the delete");
+    let payload: serde_json::Value = serde_json::from_str(&claimed[0].payload).unwrap();
+    assert_eq!((payload["event"].as_str(), payload["repository"].as_str(), payload["tag"].as_str()), (Some("push"), Some("acme/web"), Some("1.0.0")));
+    assert!(store.claim_deliveries(now, now + 60_000, 10, 10).await.unwrap().is_empty(), "claimed deliveries are leased");
+    store.finish_delivery(claimed[0].id, false, "500", now + 1_000).await.unwrap();
+    let again = store.claim_deliveries(now + 1_000, now + 61_000, 10, 10).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1), "retried once due");
+    store.finish_delivery(again[0].id, true, "200", now + 2_000).await.unwrap();
+    assert!(store.claim_deliveries(now + 10_000_000, now + 10_060_000, 10, 10).await.unwrap().is_empty(), "delivered");
+    let history = store.webhook_deliveries("h1", 10).await.unwrap();
+    assert_eq!((history[0].attempts, history[0].last_status.as_deref()), (2, Some("200")));
+    assert!(history[0].delivered_at.is_some());
+    assert!(store.delete_webhook("acme", "h1").await.unwrap());
+    assert!(store.webhook_deliveries("h1", 10).await.unwrap().is_empty(), "deliveries go with their webhook");
+}
+
 store_tests!(
+    collection_finds_only_what_nothing_keeps,
+    webhook_deliveries_are_an_outbox,
     repositories_are_listed_once_they_hold_a_manifest,
     blob_links_belong_to_one_repository,
     a_manifest_needs_its_blobs_and_children,

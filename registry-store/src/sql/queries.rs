@@ -681,7 +681,7 @@ impl registry_core::store::MetadataStore for Store {
 
     async fn usage(&self) -> StoreResult<registry_core::store::Usage> {
         let rows: Vec<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT r.name, SUM(b.size) FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+            "SELECT r.name, CAST(SUM(b.size) AS BIGINT) FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
              JOIN blobs b ON b.digest = rb.digest GROUP BY r.name ORDER BY r.name",
         )
         .fetch_all(&self.read)
@@ -696,7 +696,7 @@ impl registry_core::store::MetadataStore for Store {
 
     async fn namespace_bytes(&self, namespace: &str) -> StoreResult<u64> {
         let (bytes,): (Option<i64>,) = sqlx::query_as(
-            "SELECT SUM(size) FROM blobs WHERE digest IN (SELECT rb.digest FROM repository_blobs rb
+            "SELECT CAST(SUM(size) AS BIGINT) FROM blobs WHERE digest IN (SELECT rb.digest FROM repository_blobs rb
              JOIN repositories r ON r.id = rb.repository_id WHERE r.name LIKE $1 || '/%')",
         )
         .bind(namespace)
