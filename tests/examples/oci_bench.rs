@@ -3,13 +3,13 @@
 //! Run through `bench/oci.sh`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use sherpack_test_support::bench::{Load, client, load};
 use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::peers::Distribution;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
 
@@ -23,58 +23,6 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     kib / 1024.0
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// CNCF distribution on a free port with its own storage directory.
-struct Distribution {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Distribution {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new(tools::system("docker-registry"))
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry");
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, url, _dir: dir };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("docker-registry did not start");
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// POST then PUT, the way helm uploads.
@@ -248,14 +196,14 @@ async fn main() {
     let ours_results = run_suite(&ours.url, ours.pid(), helm_home.path(), &archive, seconds).await;
     drop(ours);
     let theirs = Distribution::start();
-    let theirs_results = run_suite(&theirs.url, theirs.child.id(), helm_home.path(), &archive, seconds).await;
+    let theirs_results = run_suite(&theirs.url, theirs.pid(), helm_home.path(), &archive, seconds).await;
     drop(theirs);
 
     let ours = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()], ..ServerOptions::default() });
     let ours_gib = gib_rss(&ours.url, ours.pid()).await;
     drop(ours);
     let theirs = Distribution::start();
-    let theirs_gib = gib_rss(&theirs.url, theirs.child.id()).await;
+    let theirs_gib = gib_rss(&theirs.url, theirs.pid()).await;
     drop(theirs);
 
     let (o, t) = (&ours_results, &theirs_results);

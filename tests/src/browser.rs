@@ -2,7 +2,6 @@
 //! which `scripts/test.sh` installs): a fresh browser per test, stopped when dropped, and a
 //! folder for its screenshots.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,16 +16,12 @@ pub struct Browser {
     _profile: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Browser {
     /// Starts `ChromeDriver` on a free loopback port and opens a headless Chromium session with
     /// a viewport of this size (below 500 pixels wide, as a phone: Chromium's windows are not
     /// that narrow, so the device is emulated).
     pub async fn start(width: u32, height: u32) -> Self {
-        let port = free_port();
+        let port = crate::peers::free_port();
         let mut driver = Command::new(system("chromedriver"))
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

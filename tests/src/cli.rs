@@ -1,15 +1,11 @@
 //! The `sherpack` CLI run as a user would: its own config and cache directories, no terminal;
-//! and the peers it must work with: a CNCF distribution registry (Debian's `docker-registry`)
-//! and a static Helm repository (`helm repo index` over a directory, served by a plain HTTP
-//! server).
+//! pack directories to feed it. The peers it works against are in [`crate::peers`].
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use crate::server::workspace_binary;
-use crate::tools::{self, helm_command, run_ok};
 
 /// One user of the CLI: a home with its own config, cache and Docker config.
 pub struct Sherpack {
@@ -100,111 +96,6 @@ fn finish(out: Output) -> Run {
     }
 }
 
-/// A free loopback port (bound, then released for the child process to take).
-#[must_use]
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_http(url: &str, child: &mut Child, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("{what} exited ({status}) before answering on {url}");
-        }
-        if std::net::TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).is_ok() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} did not start on {url}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// CNCF distribution 2.8 on a free loopback port, its storage in a temporary directory.
-pub struct Distribution {
-    child: Child,
-    _dir: tempfile::TempDir,
-    /// `127.0.0.1:PORT`
-    pub host: String,
-}
-
-impl Distribution {
-    #[must_use]
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut child = Command::new(tools::system("docker-registry"))
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry starts");
-        let host = format!("127.0.0.1:{port}");
-        wait_for_http(&format!("http://{host}/v2/"), &mut child, "docker-registry");
-        Self { child, _dir: dir, host }
-    }
-}
-
-impl Drop for Distribution {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A directory of chart archives with an index made by `helm repo index`, served by Python's
-/// `http.server` on a free loopback port.
-pub struct StaticRepo {
-    child: Child,
-    pub dir: tempfile::TempDir,
-    /// `http://127.0.0.1:PORT`
-    pub url: String,
-}
-
-impl StaticRepo {
-    #[must_use]
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut child = Command::new(tools::system("python3"))
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 http.server starts");
-        let url = format!("http://127.0.0.1:{port}");
-        wait_for_http(&url, &mut child, "python3 -m http.server");
-        Self { child, dir, url }
-    }
-
-    /// Copies archives in and regenerates the index with `helm repo index`.
-    pub fn publish(&self, archives: &[PathBuf]) {
-        for a in archives {
-            std::fs::copy(a, self.dir.path().join(a.file_name().unwrap())).unwrap();
-        }
-        let home = tempfile::tempdir().unwrap();
-        run_ok(helm_command(&tools::helm(), home.path()).args(["repo", "index"]).arg(self.dir.path()));
-    }
-}
-
-impl Drop for StaticRepo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Writes a pack directory: Pack.yaml (or Chart.yaml with `helm: true`), values, a template.
 #[allow(clippy::must_use_candidate)] // called for its checks as often as for its output
 pub fn write_pack(root: &Path, name: &str, version: &str, dependencies: &str, values: &str, helm: bool) -> PathBuf {
@@ -228,6 +119,14 @@ pub fn write_pack(root: &Path, name: &str, version: &str, dependencies: &str, va
     std::fs::write(dir.join("values.yaml"), format!("v: one\n{values}")).unwrap();
     std::fs::write(dir.join("README.md"), format!("# {name}\n")).unwrap();
     dir
+}
+
+/// The names in a directory, sorted (empty when it does not exist).
+#[must_use]
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// Packages a directory with `sherpack package`; returns the archive path.

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod browser;
 pub mod fixtures;
 pub mod oci;
+pub mod peers;
 pub mod postgres;
 pub mod s3;
 pub mod server;

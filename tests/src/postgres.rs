@@ -64,3 +64,31 @@ impl PgDatabase {
         }
     }
 }
+
+/// Options for a server on the Postgres database at `url`, its blobs under `blobs`.
+#[must_use]
+pub fn server_options(url: String, blobs: &std::path::Path) -> crate::server::ServerOptions {
+    crate::server::ServerOptions {
+        env: vec![
+            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
+            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.display())),
+        ],
+        ..crate::server::ServerOptions::default()
+    }
+}
+
+impl PgDatabase {
+    /// Runs a blocking `test` (clients driven as processes) against a server on a fresh
+    /// database, its blobs in a temporary directory; removes both afterwards.
+    pub async fn with_server<F>(test: F)
+    where
+        F: FnOnce(&crate::server::ServerProcess) + Send + 'static,
+    {
+        Self::with(|url| async move {
+            let blobs = tempfile::tempdir().unwrap();
+            let server = crate::server::ServerProcess::start(server_options(url, blobs.path()));
+            tokio::task::spawn_blocking(move || test(&server)).await.unwrap();
+        })
+        .await;
+    }
+}

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use sherpack_test_support::cli::{Sherpack, StaticRepo, package, write_pack};
+use sherpack_test_support::cli::{Sherpack, package, write_pack};
+use sherpack_test_support::peers::StaticRepo;
 use sherpack_test_support::oci::digest;
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
@@ -32,6 +33,12 @@ fn dep(name: &str, version: &str, repository: &str, extra: &str) -> String {
     format!("- name: {name}\n  version: \"{version}\"\n  repository: {repository}\n{extra}")
 }
 
+/// Packages a pack (under `work`) and pushes it to `libs`, an `oci://` namespace.
+fn publish(cli: &Sherpack, work: &Path, libs: &str, name: &str, version: &str, deps: &str) {
+    let archive = package(cli, &write_pack(work, name, version, deps, "", false), &work.join("archives"));
+    cli.ok(&["push", archive.to_str().unwrap(), libs, "--plain-http"]);
+}
+
 fn dependencies(server: &ServerProcess) {
     let statics = StaticRepo::start();
     let cli = Sherpack::new();
@@ -39,10 +46,7 @@ fn dependencies(server: &ServerProcess) {
     let w = work.path();
     let a = w.join("archives");
     let libs = format!("oci://{}/libs", server.url.trim_start_matches("http://"));
-    let push = |name: &str, version: &str, deps: &str| {
-        let archive = package(&cli, &write_pack(w, name, version, deps, "", false), &a);
-        cli.ok(&["push", archive.to_str().unwrap(), &libs, "--plain-http"]);
-    };
+    let push = |name: &str, version: &str, deps: &str| publish(&cli, w, &libs, name, version, deps);
     for v in ["1.0.0", "1.1.0", "2.0.0"] {
         push("common", v, "");
     }
@@ -128,12 +132,8 @@ fn conflicts_cycles_and_impossible_ranges_are_refused_without_writing() {
     let cli = Sherpack::new();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let a = w.join("archives");
     let libs = format!("oci://{}/libs", server.url.trim_start_matches("http://"));
-    let push = |name: &str, version: &str, deps: &str| {
-        let archive = package(&cli, &write_pack(w, name, version, deps, "", false), &a);
-        cli.ok(&["push", archive.to_str().unwrap(), &libs, "--plain-http"]);
-    };
+    let push = |name: &str, version: &str, deps: &str| publish(&cli, w, &libs, name, version, deps);
     push("common", "1.0.0", "");
     push("common", "2.0.0", "");
     push("db", "1.0.0", &format!("dependencies:\n{}", dep("common", "^1.0", &libs, "")));
@@ -161,14 +161,5 @@ fn dependencies_resolve_lock_and_rebuild_across_repository_kinds_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dependencies_resolve_lock_and_rebuild_across_repository_kinds_on_postgres() {
-    PgDatabase::with(|url| async move {
-        let blobs = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
-            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
-        ];
-        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
-        tokio::task::spawn_blocking(move || dependencies(&server)).await.unwrap();
-    })
-    .await;
+    PgDatabase::with_server(dependencies).await;
 }

@@ -2,20 +2,14 @@
 //! against CNCF distribution 2.8: versions by tag, range and digest, `--untar`, signatures
 //! pushed from `<archive>.minisig` and checked with `--verify`, and the refusals a user meets.
 
-use std::path::Path;
 
-use sherpack_test_support::cli::{Distribution, Sherpack, package, write_pack};
+use sherpack_test_support::cli::{Sherpack, files_in, package, write_pack};
+use sherpack_test_support::peers::Distribution;
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 
 fn host(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Everything a user does with one OCI registry at `host`.
@@ -99,17 +93,7 @@ fn push_and_pull_against_our_server_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn push_and_pull_against_our_server_on_postgres() {
-    PgDatabase::with(|url| async move {
-        let blobs = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
-            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
-        ];
-        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
-        let h = host(&server.url);
-        tokio::task::spawn_blocking(move || round_trip(&h)).await.unwrap();
-    })
-    .await;
+    PgDatabase::with_server(|server| round_trip(&host(&server.url))).await;
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use serde_json::Value;
-use sherpack_test_support::cli::{Sherpack, StaticRepo, package, write_pack};
+use sherpack_test_support::cli::{Sherpack, files_in, package, write_pack};
+use sherpack_test_support::peers::StaticRepo;
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -17,12 +18,6 @@ fn host(url: &str) -> String {
 
 fn names(listing: &Value, key: &str) -> Vec<String> {
     listing.as_array().unwrap().iter().map(|r| r[key].as_str().unwrap().to_owned()).collect()
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir).map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
-    names.sort();
-    names
 }
 
 fn repositories(server: &ServerProcess) {
@@ -174,14 +169,5 @@ fn repositories_search_and_pull_from_a_static_repository_and_our_server_on_sqlit
 
 #[tokio::test(flavor = "multi_thread")]
 async fn repositories_search_and_pull_from_a_static_repository_and_our_server_on_postgres() {
-    PgDatabase::with(|url| async move {
-        let blobs = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
-            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
-        ];
-        let server = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
-        tokio::task::spawn_blocking(move || repositories(&server)).await.unwrap();
-    })
-    .await;
+    PgDatabase::with_server(repositories).await;
 }

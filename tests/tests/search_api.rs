@@ -7,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 use sherpack_test_support::auth::{Cred, Tenants};
 use sherpack_test_support::fixtures::{PackSpec, pack_archive, spec_archive};
-use sherpack_test_support::postgres::PgDatabase;
+use sherpack_test_support::postgres::{PgDatabase, server_options};
 use sherpack_test_support::server::{ServerOptions, ServerProcess, workspace_binary};
 use sherpack_test_support::signing::{keygen, sign, trust};
 
@@ -258,12 +258,8 @@ async fn the_index_on_disk_survives_restarts_and_is_rebuilt_when_stale_or_asked(
 async fn two_servers_on_one_postgres_search_each_others_pushes() {
     PgDatabase::with(|url| async move {
         let blobs = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
-            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
-        ];
-        let one = ServerProcess::start(ServerOptions { env: env.clone(), ..ServerOptions::default() });
-        let two = ServerProcess::start(ServerOptions { env, ..ServerOptions::default() });
+        let one = ServerProcess::start(server_options(url.clone(), blobs.path()));
+        let two = ServerProcess::start(server_options(url, blobs.path()));
         let http = reqwest::Client::new();
         assert!(names(&two.url, "").await.is_empty());
         upload(&http, &one.url, &Cred::Anonymous, "charts", pack_archive("valkey", "8.0.0", "Valkey key-value store", &["cache"], false, 0)).await;

@@ -74,7 +74,7 @@ fn the_sherpack_cli_recognises_the_registry() {
     let host = server.url.trim_start_matches("http://");
     cli.ok(&["repo", "add", "ours", &format!("oci://{host}/team"), "--plain-http"]);
     // A web server that is not a registry is told apart.
-    let other = sherpack_test_support::cli::StaticRepo::start();
+    let other = sherpack_test_support::peers::StaticRepo::start();
     let err = cli.fails(&["repo", "add", "other", &format!("oci://{}/team", other.url.trim_start_matches("http://")), "--plain-http"], 1);
     assert!(err.contains("not an OCI distribution registry"), "{err}");
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sherpack_test_support::auth::{Cred, PASSWORD, Tenants};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
 use sherpack_test_support::oci::Oci;
-use sherpack_test_support::postgres::PgDatabase;
+use sherpack_test_support::postgres::{PgDatabase, server_options};
 use sherpack_test_support::server::ServerOptions;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -82,11 +82,7 @@ async fn webhooks_on_sqlite() {
 async fn webhooks_on_postgres() {
     PgDatabase::with(|url| async move {
         let blobs = tempfile::tempdir().unwrap();
-        let env = vec![
-            ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url),
-            ("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("file://{}", blobs.path().display())),
-        ];
-        pushes_and_deletes_are_delivered_signed_and_retried(ServerOptions { env, ..ServerOptions::default() }).await;
+        pushes_and_deletes_are_delivered_signed_and_retried(server_options(url, blobs.path())).await;
     })
     .await;
 }

@@ -1,0 +1,123 @@
+//! The peers other clients and the CLI are measured and tested against: a CNCF distribution
+//! registry (Debian's `docker-registry`) and a static Helm repository (`helm repo index` over
+//! a directory, served by Python's `http.server`), each on a free loopback port.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::tools::{self, helm_command, run_ok};
+
+/// A free loopback port (bound, then released for the child process to take).
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for_http(url: &str, child: &mut Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{what} exited ({status}) before answering on {url}");
+        }
+        if std::net::TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not start on {url}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// CNCF distribution 2.8 on a free loopback port, its storage in a temporary directory, access
+/// log off (it would cost the benchmarks).
+pub struct Distribution {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `127.0.0.1:PORT`
+    pub host: String,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Distribution {
+    #[must_use]
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(tools::system("docker-registry"))
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts");
+        let host = format!("127.0.0.1:{port}");
+        wait_for_http(&format!("http://{host}/v2/"), &mut child, "docker-registry");
+        Self { child, _dir: dir, url: format!("http://{host}"), host }
+    }
+
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Distribution {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory of chart archives with an index made by `helm repo index`, served by Python's
+/// `http.server` on a free loopback port.
+pub struct StaticRepo {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl StaticRepo {
+    #[must_use]
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new(tools::system("python3"))
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 http.server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_http(&url, &mut child, "python3 -m http.server");
+        Self { child, dir, url }
+    }
+
+    /// Copies archives in and regenerates the index with `helm repo index`.
+    pub fn publish(&self, archives: &[PathBuf]) {
+        for a in archives {
+            std::fs::copy(a, self.dir.path().join(a.file_name().unwrap())).unwrap();
+        }
+        let home = tempfile::tempdir().unwrap();
+        run_ok(helm_command(&tools::helm(), home.path()).args(["repo", "index"]).arg(self.dir.path()));
+    }
+}
+
+impl Drop for StaticRepo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
