@@ -267,6 +267,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Manifests created before `before` that no tag, no other manifest and no live subject
     /// keeps: `(repository, digest)`.
     async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
+    /// Every blob the store has a record of.
+    async fn blob_digests(&self) -> StoreResult<Vec<Digest>>;
     /// Blobs no manifest references, stored and last linked before `before`: `(digest, size)`.
     async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
     /// Removes a blob's record and links if it is still unreferenced and still not linked since

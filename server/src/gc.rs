@@ -10,7 +10,7 @@
 //! then object; manifests are removed in the same transaction check a push makes, so a
 //! manifest never ends up naming a blob that is gone. Deletes run concurrently.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,12 +85,7 @@ pub async fn expire_uploads(store: &dyn registry_core::store::MetadataStore, blo
     }
     for session in &expired {
         tracing::info!(upload.id = %session.id, repo.name = %session.repository, "expiring abandoned upload {}", session.id);
-        if let Err(e) = store.delete_upload(&session.id).await {
-            tracing::warn!(upload.id = %session.id, error = %e, "removing upload session failed");
-        }
-        if let Err(e) = blobs.delete_upload_parts(&session.id).await {
-            tracing::warn!(upload.id = %session.id, error = %e, "removing upload chunks failed");
-        }
+        crate::storage::end_upload(store, blobs, &session.id).await;
     }
     Ok(expired.len())
 }
@@ -176,28 +171,38 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
         }
     }
 
-    // Objects no record names.
+    // Objects no record names. Listed first, then the records read once: anything listed was
+    // written before, so a record it has is in these sets; a blob missing from them is checked
+    // again under its lock before it goes.
     let objects = blobs.list_objects().await.map_err(|e| StoreError::Backend(e.to_string()))?;
-    let swept: Vec<Result<Option<u64>, StoreError>> = futures::stream::iter(objects.into_iter().filter(|o| o.modified < cutoff))
-        .map(|object| async move {
-            let orphan = match &object.kind {
-                StoredKind::Blob(digest) => {
-                    let guard = if options.dry_run { None } else { Some(store.lock_blob(digest).await?) };
-                    let orphan = store.blob(digest).await?.is_none();
-                    if orphan && !options.dry_run {
-                        blobs.delete_object(&object.location).await.map_err(|e| StoreError::Backend(e.to_string()))?;
-                    }
-                    drop(guard);
-                    return Ok(orphan.then_some(object.size));
-                }
+    let known: HashSet<registry_core::Digest> = store.blob_digests().await?.into_iter().collect();
+    let sessions: HashSet<String> = store.stale_uploads(Millis::MAX).await?.into_iter().map(|s| s.id).collect();
+    let candidates = objects.into_iter().filter(|o| {
+        o.modified < cutoff
+            && match &o.kind {
+                StoredKind::Blob(digest) => !known.contains(digest),
                 StoredKind::Temporary => true,
-                StoredKind::UploadPart(id) => store.upload(id).await?.is_none(),
+                StoredKind::UploadPart(id) => !sessions.contains(id),
                 StoredKind::Other => false,
-            };
-            if orphan && !options.dry_run {
-                blobs.delete_object(&object.location).await.map_err(|e| StoreError::Backend(e.to_string()))?;
             }
-            Ok(orphan.then_some(object.size))
+    });
+    let swept: Vec<Result<Option<u64>, StoreError>> = futures::stream::iter(candidates)
+        .map(|object| async move {
+            if options.dry_run {
+                return Ok(Some(object.size));
+            }
+            let _guard = match &object.kind {
+                StoredKind::Blob(digest) => {
+                    let guard = store.lock_blob(digest).await?;
+                    if store.blob(digest).await?.is_some() {
+                        return Ok(None);
+                    }
+                    Some(guard)
+                }
+                _ => None,
+            };
+            blobs.delete_object(&object.location).await.map_err(|e| StoreError::Backend(e.to_string()))?;
+            Ok(Some(object.size))
         })
         .buffer_unordered(CONCURRENCY)
         .collect()

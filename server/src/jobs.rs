@@ -45,9 +45,9 @@ pub async fn listen_for_changes_forever(state: AppState) {
         match state.meta.change_notifications().await {
             Ok(Some(mut changes)) => {
                 while changes.next().await.is_some() {
-                    crate::packs::index::note_local_write();
+                    crate::packs::index::note_change();
                 }
-                crate::packs::index::note_local_write();
+                crate::packs::index::note_change();
             }
             Ok(None) => return,
             Err(e) => tracing::warn!(error = %e, "listening for other servers' changes failed; retrying"),

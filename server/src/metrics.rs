@@ -75,11 +75,7 @@ pub async fn track(request: Request, next: Next) -> Response {
             frame
         }))
     });
-    let is_write = matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE");
     let response = next.run(request).await;
-    if is_write && response.status().as_u16() < 400 {
-        crate::packs::index::note_local_write();
-    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("sherpack_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
     metrics::histogram!("sherpack_http_request_duration_seconds", "route" => route.clone(), "method" => method).record(started.elapsed().as_secs_f64());

@@ -43,6 +43,17 @@ pub async fn store_blob(state: &AppState, repo: &RepoName, data: ByteStream, exp
     Ok(info)
 }
 
+/// Forgets an upload session and removes its chunks; a failure here leaves garbage (which
+/// garbage collection removes), not wrong data.
+pub async fn end_upload(meta: &dyn registry_core::store::MetadataStore, blobs: &dyn registry_core::blob::BlobStore, id: &str) {
+    if let Err(e) = meta.delete_upload(id).await {
+        tracing::warn!(upload.id = id, error = %e, "removing upload session failed");
+    }
+    if let Err(e) = blobs.delete_upload_parts(id).await {
+        tracing::warn!(upload.id = id, error = %e, "removing upload chunks failed");
+    }
+}
+
 /// Links a blob already stored (a cross-repository mount), under its lock: `false` when it is
 /// no longer there (collected meanwhile).
 pub async fn link_existing(state: &AppState, repo: &RepoName, digest: &Digest, size: u64) -> Result<bool, StoreBlobError> {

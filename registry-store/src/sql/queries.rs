@@ -736,6 +736,11 @@ impl registry_core::store::MetadataStore for Store {
         rows.into_iter().map(|(repo, d)| Ok((repo, parse_digest(&d)?))).collect()
     }
 
+    async fn blob_digests(&self) -> StoreResult<Vec<Digest>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT digest FROM blobs").fetch_all(&self.read).await.map_err(db_err)?;
+        rows.iter().map(|(d,)| parse_digest(d)).collect()
+    }
+
     async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(concat!("SELECT b.digest, b.size FROM blobs b WHERE ", unreferenced_blob!(), " ORDER BY b.digest"))
             .bind(before)

@@ -297,25 +297,36 @@ pub struct IndexCache {
     search_applied: tokio::sync::watch::Receiver<i64>,
     /// The change the search index on disk reflected when opened (`None`: empty, rebuild).
     search_opened_at: Option<i64>,
-    /// When the store's change sequence was last read, with the count of local writes then and
+    /// When the store's change sequence was last read, with the count of known changes then and
     /// the sequence number the indexes had reached: requests within [`FRESH`] of it, with no
-    /// write through this server since, skip the database round trip.
+    /// change known since, skip the database round trip.
     checked: std::sync::Mutex<Option<(std::time::Instant, u64, i64)>>,
 }
 
 /// How long a read of the change sequence stands for requests that follow it. Writes through
-/// this server are seen at once (they count in [`LOCAL_WRITES`]); writes through another
-/// replica within this bound (plus the follower's period).
+/// this server are seen at once (they count in [`KNOWN_CHANGES`]); writes through another
+/// replica at once when Postgres notifies of them, else within this bound.
 const FRESH: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Changes this process knows of: write requests it answered with success (counted by the HTTP
-/// layer) and other processes' commits (Postgres notifications).
-static LOCAL_WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Changes this process knows of: write requests it answered with success and other
+/// processes' commits (Postgres notifications).
+static KNOWN_CHANGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Called once a write request through this server succeeded (before its answer goes out), or
-/// when the database reports another process's change.
-pub fn note_local_write() {
-    LOCAL_WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+/// Called when a change may have happened: a write through this server, or the database
+/// reporting another process's. The next index or search request re-reads the sequence.
+pub fn note_change() {
+    KNOWN_CHANGES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Middleware: a successful write request is noted before its answer goes out, so the client
+/// that made it reads its own write from the indexes.
+pub async fn note_writes(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let is_write = matches!(*request.method(), axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::PATCH | axum::http::Method::DELETE);
+    let response = next.run(request).await;
+    if is_write && response.status().as_u16() < 400 {
+        note_change();
+    }
+    response
 }
 
 /// Versions of each repository newest first, with their READMEs, for the search index.
@@ -505,8 +516,8 @@ impl IndexCache {
     /// The indexes, current with the store. The change sequence is read before taking the
     /// lock, so requests only wait for one another when there is something to apply.
     async fn current(&self, store: &dyn MetadataStore) -> Result<tokio::sync::MutexGuard<'_, Inner>, StoreError> {
-        let writes = LOCAL_WRITES.load(std::sync::atomic::Ordering::SeqCst);
-        if self.fresh(writes).is_some() {
+        let changes = KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst);
+        if self.fresh(changes).is_some() {
             let inner = self.inner.lock().await;
             if inner.loaded {
                 return Ok(inner);
@@ -518,16 +529,16 @@ impl IndexCache {
             self.catch_up(&mut inner, store, last).await?;
         }
         if let Ok(mut checked) = self.checked.lock() {
-            *checked = Some((std::time::Instant::now(), writes, inner.seq));
+            *checked = Some((std::time::Instant::now(), changes, inner.seq));
         }
         Ok(inner)
     }
 
     /// The sequence number reached at the last read of the store, if that read still stands.
-    fn fresh(&self, writes: u64) -> Option<i64> {
+    fn fresh(&self, changes: u64) -> Option<i64> {
         let checked = self.checked.lock().ok()?;
-        let (at, seen_writes, seq) = (*checked)?;
-        (seen_writes == writes && at.elapsed() < FRESH).then_some(seq)
+        let (at, seen, seq) = (*checked)?;
+        (seen == changes && at.elapsed() < FRESH).then_some(seq)
     }
 
     /// Applies whatever changed in the store (run periodically, so an idle replica keeps up).
@@ -538,7 +549,7 @@ impl IndexCache {
     /// Waits until the search index reflects every change applied so far (at most
     /// `timeout`); false when it did not get there.
     pub async fn wait_for_search(&self, store: &dyn MetadataStore, timeout: std::time::Duration) -> Result<bool, StoreError> {
-        let target = match self.fresh(LOCAL_WRITES.load(std::sync::atomic::Ordering::SeqCst)) {
+        let target = match self.fresh(KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst)) {
             Some(seq) => seq,
             None => self.current(store).await?.seq,
         };

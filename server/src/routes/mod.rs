@@ -66,6 +66,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(search::routes())
         .merge(crate::web::routes())
         .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .layer(axum::middleware::from_fn(crate::packs::index::note_writes))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(host_from_authority))
         .layer(

@@ -212,14 +212,8 @@ pub async fn cancel(req: Req, name: RepoName, id: &str) -> OciResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Forgets a session and removes its chunks; a failure here leaves garbage, not wrong data.
 async fn end_session(state: &AppState, id: &str) {
-    if let Err(e) = state.meta.delete_upload(id).await {
-        tracing::warn!(upload.id = id, error = %e, "removing upload session failed");
-    }
-    if let Err(e) = state.blobs.delete_upload_parts(id).await {
-        tracing::warn!(upload.id = id, error = %e, "removing upload chunks failed");
-    }
+    crate::storage::end_upload(state.meta.as_ref(), state.blobs.as_ref(), id).await;
 }
 
 /// Removes sessions untouched for longer than the configured expiry. Returns how many.
