@@ -114,6 +114,42 @@ pub struct PackMeta {
     pub templates: Vec<String>,
 }
 
+impl PackMeta {
+    /// The pack as Chart.yaml fields in JSON, empty ones left out — what a Helm index entry and
+    /// a Helm OCI config blob hold. `apiVersion` is one Helm knows (`v1` stays, anything else is
+    /// `v2`); `extra_annotations` join the pack's own.
+    #[must_use]
+    pub fn chart_json(&self, extra_annotations: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let mut e = serde_json::Map::new();
+        e.insert("apiVersion".into(), json!(if self.api_version == "v1" { "v1" } else { "v2" }));
+        e.insert("name".into(), json!(self.name));
+        e.insert("version".into(), json!(self.version));
+        let mut put = |k: &str, v: serde_json::Value| {
+            if !(v.is_null() || v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(serde_json::Map::is_empty)) {
+                e.insert(k.into(), v);
+            }
+        };
+        put("appVersion", json!(self.app_version));
+        put("kubeVersion", json!(self.kube_version));
+        put("type", json!(self.chart_type));
+        put("description", json!(self.description));
+        put("keywords", json!(self.keywords));
+        put("home", json!(self.home));
+        put("sources", json!(self.sources));
+        put("icon", json!(self.icon));
+        put("maintainers", json!(self.maintainers));
+        let mut annotations = self.annotations.clone();
+        annotations.extend(extra_annotations.iter().cloned());
+        put("annotations", json!(annotations));
+        put("dependencies", json!(self.dependencies));
+        if self.deprecated {
+            e.insert("deprecated".into(), json!(true));
+        }
+        e
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PackError {
     #[error("the archive is larger than {0} bytes")]
@@ -299,7 +335,8 @@ struct PackYamlMetadata {
 }
 
 /// YAML scalars such as `version: 1.0` arrive as numbers: keep their text.
-fn scalar(v: Option<serde_json::Value>) -> Option<String> {
+#[must_use]
+pub fn scalar(v: Option<serde_json::Value>) -> Option<String> {
     match v? {
         serde_json::Value::String(s) => Some(s),
         serde_json::Value::Null => None,

@@ -8,7 +8,6 @@ use client_lib::oci::{OciClient, OciRef};
 use client_lib::{Error, Result, archive, signing};
 use registry_core::pack::{PackKind, PackMeta};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::cli::{Format, Global, Pull, Push};
 use crate::output::{info, progress};
@@ -19,29 +18,7 @@ fn config_blob(meta: &PackMeta) -> Vec<u8> {
     if meta.kind == PackKind::Sherpack {
         return b"{}".to_vec();
     }
-    let mut config = json!({ "name": meta.name, "version": meta.version, "apiVersion": meta.api_version });
-    let fields = [
-        ("appVersion", json!(meta.app_version)),
-        ("description", json!(meta.description)),
-        ("type", json!(meta.chart_type)),
-        ("keywords", json!(meta.keywords)),
-        ("home", json!(meta.home)),
-        ("icon", json!(meta.icon)),
-        ("sources", json!(meta.sources)),
-        ("maintainers", json!(meta.maintainers)),
-        ("kubeVersion", json!(meta.kube_version)),
-        ("dependencies", json!(meta.dependencies)),
-        ("annotations", json!(meta.annotations)),
-    ];
-    for (key, value) in fields {
-        let empty = value.is_null() || value.as_array().is_some_and(Vec::is_empty) || value.as_object().is_some_and(serde_json::Map::is_empty);
-        if !empty {
-            config[key] = value;
-        }
-    }
-    if meta.deprecated {
-        config["deprecated"] = json!(true);
-    }
+    let config = meta.chart_json(&[]);
     serde_json::to_vec(&config).unwrap_or_else(|_| b"{}".to_vec())
 }
 

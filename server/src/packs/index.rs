@@ -61,40 +61,18 @@ impl Entry {
     /// An index entry with only the keys Helm accepts.
     #[must_use]
     pub fn helm_entry(&self, url: String) -> Value {
-        let m = &self.meta;
-        let mut e = serde_json::Map::new();
-        // Helm needs an apiVersion it knows; a Sherpack pack says which it is in an annotation.
-        let api_version = if m.api_version == "v1" { "v1" } else { "v2" };
-        e.insert("apiVersion".into(), json!(api_version));
-        e.insert("name".into(), json!(self.name));
-        e.insert("version".into(), json!(self.version));
-        let mut put = |k: &str, v: Value| {
-            if !(v.is_null() || v.as_array().is_some_and(Vec::is_empty) || v.as_object().is_some_and(serde_json::Map::is_empty)) {
-                e.insert(k.into(), v);
-            }
-        };
-        put("appVersion", json!(m.app_version));
-        put("kubeVersion", json!(m.kube_version));
-        put("type", json!(m.chart_type));
-        put("description", json!(m.description));
-        put("keywords", json!(m.keywords));
-        put("home", json!(m.home));
-        put("sources", json!(m.sources));
-        put("icon", json!(m.icon));
-        put("maintainers", json!(m.maintainers));
-        let mut annotations = m.annotations.clone();
+        // A Sherpack pack says what it is, and a signed one by which key, in annotations.
+        let mut extra = Vec::new();
         if self.meta.kind == registry_core::pack::PackKind::Sherpack {
-            annotations.insert("sherpack.io/kind".into(), "sherpack".into());
+            extra.push(("sherpack.io/kind".to_owned(), "sherpack".to_owned()));
         }
         if let Some(s) = &self.signature {
-            annotations.insert("sherpack.io/signature".into(), s.status.clone());
-            annotations.insert("sherpack.io/signing-key".into(), s.key_id.clone());
+            extra.push(("sherpack.io/signature".to_owned(), s.status.clone()));
+            extra.push(("sherpack.io/signing-key".to_owned(), s.key_id.clone()));
         }
-        put("annotations", json!(annotations));
-        put("dependencies", json!(m.dependencies));
-        if m.deprecated {
-            e.insert("deprecated".into(), json!(true));
-        }
+        let mut e = self.meta.chart_json(&extra);
+        e.insert("name".into(), json!(self.name));
+        e.insert("version".into(), json!(self.version));
         e.insert("urls".into(), json!([url]));
         let created = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(self.created_at).unwrap_or(0));
         e.insert("created".into(), json!(humantime::format_rfc3339_millis(created).to_string()));
