@@ -78,6 +78,25 @@ fn round_trip(host: &str) {
     assert_eq!(pulled["version"], "1.0.0");
     assert_eq!(std::fs::read(via_repo.join("web-1.0.0.tgz")).unwrap(), std::fs::read(&old).unwrap());
 
+    // Dependencies resolved from this registry: the newest matching version, locked by digest,
+    // and fetched again byte for byte from the lock.
+    let app = write_pack(w, "app", "1.0.0", &format!("dependencies:\n- name: web\n  version: \"^1.0\"\n  repository: {ns}\n"), "", false);
+    let locked = cli.json(&["dependency", "update", app.to_str().unwrap(), "--plain-http"]);
+    assert_eq!((locked[0]["name"].as_str(), locked[0]["version"].as_str()), (Some("web"), Some("1.1.0")));
+    let fetched = app.join("charts/web-1.1.0.tgz");
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&new).unwrap());
+    std::fs::remove_file(&fetched).unwrap();
+    cli.ok(&["dependency", "build", app.to_str().unwrap(), "--plain-http"]);
+    assert_eq!(std::fs::read(&fetched).unwrap(), std::fs::read(&new).unwrap());
+
+    // Login checks the registry answers before it stores anything (this one asks for no
+    // credentials, so any are accepted), and logout forgets them.
+    let run = cli.run_with_input(&["login", host, "-u", "ci", "--password-stdin", "--plain-http"], "secret\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read_to_string(cli.config_home().join("credentials.yaml")).unwrap().contains("username: ci"));
+    cli.ok(&["pull", &format!("{ns}/web:1.0.0"), "-d", w.join("after-login").to_str().unwrap(), "--plain-http"]);
+    cli.ok(&["logout", host]);
+
     // A version that does not exist names the ones that do.
     let err = cli.fails(&["pull", &format!("{ns}/web:9.9.9"), "-d", s, "--plain-http"], 4);
     assert!(err.contains("1.1.0, 1.0.0"), "{err}");
