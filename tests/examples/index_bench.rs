@@ -1,14 +1,17 @@
 //! Helm index at scale: a namespace of `INDEX_CHARTS` × `INDEX_VERSIONS` packs (default
 //! 10,000 × 10), seeded straight into the server's `SQLite` database, then: the first index
-//! load, `index.yaml` and `index.json` served from cache (p50/p99 at concurrency 16, plain and gzip), time from a push's
-//! 201 to the version being in the index, server memory, and `helm repo index` over the same
-//! number of chart files. Prints a Markdown table. Run through `bench/index.sh`.
+//! load; `index.yaml` and `index.json` served from cache (p50/p99 at concurrency 16 and 1,
+//! gzip and plain), side by side with nginx serving the same bytes as static files (sendfile,
+//! `gzip_static`: the fastest a fixed document can be served here); time from a push's 201 to
+//! the version being in the index; server memory; and `helm repo index` over the same number
+//! of chart files. Prints Markdown tables. Run through `bench/index.sh`.
 
 use std::time::{Duration, Instant};
 
 use sherpack_test_support::bench::{Load, chart_metadata as metadata, env_usize, load, quiet, rss_mib, seed_sqlite};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, tar_gz};
 use sherpack_test_support::oci::Oci;
+use sherpack_test_support::peers::Nginx;
 use sherpack_test_support::server::ServerProcess;
 use sherpack_test_support::tools::{self, run_ok};
 
@@ -52,6 +55,82 @@ async fn push_to_served(http: &reqwest::Client, oci: &Oci, base: &str) -> Vec<f6
     times
 }
 
+/// One load point: a document, gzip or not, at a concurrency; ours and nginx's.
+struct Point {
+    file: &'static str,
+    gzip: bool,
+    concurrency: usize,
+    ours: Load,
+    nginx: Load,
+}
+
+/// The cached index documents under load, ours and the same bytes as static files served by
+/// nginx, one after the other; and nginx serving nothing but the index's digests (gzip, c=16).
+async fn beside_nginx(http: &reqwest::Client, base: &str, seconds: u64) -> (Vec<Point>, Load) {
+    let www = tempfile::tempdir().unwrap();
+    for (file, gzip) in [("index.yaml", false), ("index.yaml.gz", true), ("index.json", false), ("index.json.gz", true)] {
+        let mut request = http.get(format!("{base}/bench/{}", file.trim_end_matches(".gz")));
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        std::fs::write(www.path().join(file), request.send().await.unwrap().bytes().await.unwrap()).unwrap();
+    }
+    // The floor for any index of these versions: their digests alone, 32 random bytes each.
+    let json = std::fs::read_to_string(www.path().join("index.json")).unwrap();
+    let digests: String = json.split("\"digest\":\"").skip(1).map(|rest| format!("{}\n", &rest[..64])).collect();
+    std::fs::write(www.path().join("digests.txt"), &digests).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, digests.as_bytes()).unwrap();
+    std::fs::write(www.path().join("digests.txt.gz"), gz.finish().unwrap()).unwrap();
+    let nginx = Nginx::serve(www.path());
+    let url = format!("{}/digests.txt", nginx.url);
+    let floor = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 16, seconds).await;
+    let mut points = Vec::new();
+    for (file, gzip, concurrency) in
+        [("index.yaml", true, 16), ("index.json", true, 16), ("index.yaml", true, 1), ("index.json", true, 1), ("index.yaml", false, 16), ("index.json", false, 16)]
+    {
+        let encoding = if gzip { "gzip" } else { "identity" };
+        let url = format!("{base}/bench/{file}");
+        let ours = load(move |h| h.get(&url).header("accept-encoding", encoding), 200, concurrency, seconds).await;
+        let url = format!("{}/{file}", nginx.url);
+        let theirs = load(move |h| h.get(&url).header("accept-encoding", encoding), 200, concurrency, seconds).await;
+        assert_eq!(ours.body_bytes, theirs.body_bytes, "nginx served other bytes");
+        points.push(Point { file, gzip, concurrency, ours, nginx: theirs });
+    }
+    (points, floor)
+}
+
+fn print_serving(points: &[Point], floor: &Load, seconds: u64) {
+    println!("Served from cache, {seconds} s per point; latency = request sent → body read whole, head = request sent → response head; nginx serves the same bytes as static files.");
+    println!();
+    println!("| document | body | ours req/s | ours p50 / p99 ms | ours head p50 / p99 ms | nginx req/s | nginx p50 / p99 ms | p50 ours/nginx |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for Point { file, gzip, concurrency, ours, nginx } in points {
+        println!(
+            "| {file}{}, c={concurrency} | {:.2} MiB | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.1} | {:.2} / {:.2} | {:.2} |",
+            if *gzip { " gzip" } else { "" },
+            mib(ours.body_bytes),
+            ours.rps,
+            ours.p50_ms,
+            ours.p99_ms,
+            ours.head_ms.0,
+            ours.head_ms.1,
+            nginx.rps,
+            nginx.p50_ms,
+            nginx.p99_ms,
+            ours.p50_ms / nginx.p50_ms
+        );
+    }
+    println!();
+    println!(
+        "Floor: the index's sha256 digests alone (hex, one per line, gzip -9: {:.2} MiB) from nginx at c=16: {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms.",
+        mib(floor.body_bytes),
+        floor.rps,
+        floor.p50_ms,
+        floor.p99_ms
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let charts = env_usize("INDEX_CHARTS", 10_000);
@@ -73,18 +152,11 @@ async fn main() {
     let yaml_bytes = first.bytes().await.unwrap().len();
     let first_ms = t.elapsed().as_secs_f64() * 1000.0;
     let json_bytes = http.get(format!("{base}/bench/index.json")).send().await.unwrap().bytes().await.unwrap().len();
+    let t = Instant::now();
     let gz_bytes = http.get(format!("{base}/bench/index.yaml")).header("accept-encoding", "gzip").send().await.unwrap().bytes().await.unwrap().len();
+    let first_gzip_ms = t.elapsed().as_secs_f64() * 1000.0;
 
-    let url = format!("{base}/bench/index.yaml");
-    let yaml = load(move |h| h.get(&url), 200, 16, seconds).await;
-    let url = format!("{base}/bench/index.json");
-    let json = load(move |h| h.get(&url), 200, 16, seconds).await;
-    let url = format!("{base}/bench/index.yaml");
-    let yaml_gz = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 16, seconds).await;
-    let url = format!("{base}/bench/index.yaml");
-    let yaml_gz_1 = load(move |h| h.get(&url).header("accept-encoding", "gzip"), 200, 1, seconds).await;
-    let url = format!("{base}/bench/index.json");
-    let json_1 = load(move |h| h.get(&url), 200, 1, seconds).await;
+    let (serving, floor) = beside_nginx(&http, &base, seconds).await;
 
     // Push → visible: the 201, then the index polled until the version is there; as index.json
     // (59 MiB to read each time) and as gzip index.yaml (what helm fetches).
@@ -127,18 +199,15 @@ async fn main() {
 
     let (helm_s, helm_size) = helm_repo_index(charts * versions);
 
-    let row = |name: &str, l: &Load| println!("| {name} | {:.1} | {:.2} ms p50 | {:.2} ms p99 |", l.rps, l.p50_ms, l.p99_ms);
     println!("Corpus: {charts} charts × {versions} versions in one namespace ({} versions), seeded in {seed_s:.1} s.", charts * versions);
+    println!();
+    print_serving(&serving, &floor, seconds);
     println!();
     println!("| measure | value | | |");
     println!("|---|---|---|---|");
     println!("| index.yaml size / index.json size / index.yaml gzip | {:.1} MiB | {:.1} MiB | {:.1} MiB |", mib(yaml_bytes), mib(json_bytes), mib(gz_bytes));
     println!("| first index.yaml after start (load {} packs from the store, render) | {first_ms:.0} ms | | |", charts * versions);
-    row("index.yaml from cache, c=16, req/s", &yaml);
-    row("index.json from cache, c=16, req/s", &json);
-    row("index.yaml gzip from cache, c=16, req/s", &yaml_gz);
-    row("index.yaml gzip from cache, c=1, req/s", &yaml_gz_1);
-    row("index.json from cache, c=1, req/s", &json_1);
+    println!("| first gzip index.yaml (every chart's part compressed) | {first_gzip_ms:.0} ms | | |");
     println!(
         "| push 201 → version in index.json (5 pushes) | {:.0} ms median | {:.0} ms max | |",
         visible[visible.len() / 2],

@@ -14,13 +14,17 @@ pub fn client() -> Client {
     Client::builder().pool_max_idle_per_host(256).build().unwrap()
 }
 
-/// Requests per second and 99th-percentile latency of one load point; and the server's own
-/// time (p50, p99) when its responses carry `Server-Timing: app;dur=<ms>`.
+/// Requests per second and latency (request sent → body read whole) of one load point; the
+/// time to the response's head (p50, p99); and the server's own time (p50, p99) when its
+/// responses carry `Server-Timing: app;dur=<ms>`.
 pub struct Load {
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub head_ms: (f64, f64),
     pub server_ms: Option<(f64, f64)>,
+    /// Body bytes read per response (the last one).
+    pub body_bytes: usize,
 }
 
 /// The `dur` of a `Server-Timing` header, in milliseconds.
@@ -38,7 +42,9 @@ fn percentiles(mut values: Vec<f64>) -> Option<(f64, f64)> {
 }
 
 /// Sends the request `make` builds from `concurrency` tasks for `seconds`, each response
-/// checked for `status` and read whole.
+/// checked for `status` and read whole; bodies are counted and dropped as they arrive (as
+/// `wrk` and `oha` do), so the load generator, which shares the machine, copies no more than
+/// it must.
 pub async fn load<F>(make: F, status: u16, concurrency: usize, seconds: u64) -> Load
 where
     F: Fn(&Client) -> RequestBuilder + Send + Sync + 'static,
@@ -51,32 +57,49 @@ where
             let (http, make) = (http.clone(), Arc::clone(&make));
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let mut heads = Vec::new();
                 let mut server = Vec::new();
+                let mut body_bytes = 0;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let r = make(&http).send().await.unwrap();
+                    let mut r = make(&http).send().await.unwrap();
+                    heads.push(t.elapsed().as_secs_f64() * 1000.0);
                     assert_eq!(r.status().as_u16(), status, "{}", r.url());
                     server.extend(server_timing(&r));
-                    r.bytes().await.unwrap();
+                    body_bytes = 0;
+                    while let Some(chunk) = r.chunk().await.unwrap() {
+                        body_bytes += chunk.len();
+                    }
                     latencies.push(t.elapsed());
                 }
-                (latencies, server)
+                (latencies, heads, server, body_bytes)
             })
         })
         .collect();
     let mut all = Vec::new();
+    let mut heads = Vec::new();
     let mut server = Vec::new();
+    let mut body_bytes = 0;
     for t in tasks {
-        let (latencies, timings) = t.await.unwrap();
+        let (latencies, head_times, timings, bytes) = t.await.unwrap();
         all.extend(latencies);
+        heads.extend(head_times);
         server.extend(timings);
+        body_bytes = bytes;
     }
     all.sort();
     #[allow(clippy::cast_precision_loss)]
     let rps = all.len() as f64 / seconds as f64;
     let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
     let p50 = all[all.len() / 2];
-    Load { rps, p50_ms: p50.as_secs_f64() * 1000.0, p99_ms: p99.as_secs_f64() * 1000.0, server_ms: percentiles(server) }
+    Load {
+        rps,
+        p50_ms: p50.as_secs_f64() * 1000.0,
+        p99_ms: p99.as_secs_f64() * 1000.0,
+        head_ms: percentiles(heads).expect("at least one request"),
+        server_ms: percentiles(server),
+        body_bytes,
+    }
 }
 
 #[must_use]

@@ -121,3 +121,56 @@ impl Drop for StaticRepo {
     }
 }
 
+
+/// nginx serving a directory as static files on a free loopback port: `sendfile`, and a
+/// `<file>.gz` beside a file served to clients that accept gzip (`gzip_static`). The
+/// reference for "as fast as a static file can be served" in the benchmarks.
+pub struct Nginx {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+}
+
+impl Nginx {
+    /// Serves `root`'s files.
+    #[must_use]
+    pub fn serve(root: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let config = dir.path().join("nginx.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "user root;\nworker_processes auto;\ndaemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log error;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n  gzip_static on;\n  gzip_vary on;\n\
+                 \x20 types {{ application/x-yaml yaml; application/json json; }}\n\
+                 \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+                 \x20 server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
+                root.display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(tools::system("nginx"))
+            .arg("-c")
+            .arg(&config)
+            .arg("-p")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for_http(&url, &mut child, "nginx");
+        Self { child, _dir: dir, url }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // The master stops its workers on SIGTERM (a kill would leave them serving).
+        crate::server::stop(&mut self.child, Duration::from_secs(5));
+    }
+}

@@ -128,6 +128,32 @@ async fn index_is_current_cached_compressed_and_shows_packs() {
     let urls: Vec<&str> = all["entries"]["api"].as_array().unwrap().iter().map(|e| e["urls"][0].as_str().unwrap()).collect();
     assert_eq!(urls, ["other/charts/api-2.0.0.tgz", "acme/charts/api-1.1.0.tgz", "acme/charts/api-1.0.0.tgz"]);
     assert_eq!(get("/nothing-here/index.yaml").send().await.unwrap().status(), 404);
+
+    // Both kinds of index keep their rendered parts between changes: later pushes and a
+    // delete, in either namespace, show in each of them, plain and gzip alike.
+    let global_yaml = get("/index.yaml").send().await.unwrap().text().await.unwrap();
+    assert!(global_yaml.contains("acme/charts/api-1.0.0.tgz"), "{global_yaml}");
+    push_like_upstream_sherpack(&oci, "other/api", "3.0.0", &sherpack_archive("api", "3.0.0", 10)).await;
+    push_like_upstream_sherpack(&oci, "acme/db", "0.1.0", &sherpack_archive("db", "0.1.0", 10)).await;
+    let r = oci.http.head(oci.url("/v2/acme/api/manifests/1.0.0")).send().await.unwrap();
+    let d = r.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+    assert_eq!(oci.http.delete(oci.url(&format!("/v2/acme/api/manifests/{d}"))).send().await.unwrap().status(), 202);
+    let all: Value = get("/index.json").send().await.unwrap().json().await.unwrap();
+    let urls = |name: &str| -> Vec<String> { all["entries"][name].as_array().unwrap().iter().map(|e| e["urls"][0].as_str().unwrap().to_owned()).collect() };
+    assert_eq!(urls("api"), ["other/charts/api-3.0.0.tgz", "other/charts/api-2.0.0.tgz", "acme/charts/api-1.1.0.tgz"]);
+    assert_eq!(urls("db"), ["acme/charts/db-0.1.0.tgz"]);
+    let acme: Value = get("/acme/index.json").send().await.unwrap().json().await.unwrap();
+    let names: Vec<&String> = acme["entries"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["api", "db"]);
+    assert_eq!(acme["entries"]["api"].as_array().unwrap().len(), 1, "1.0.0 was deleted: {acme}");
+    for path in ["/index.yaml", "/index.json", "/acme/index.yaml", "/acme/index.json", "/other/index.yaml"] {
+        let plain = get(path).send().await.unwrap().text().await.unwrap();
+        let r = get(path).header("accept-encoding", "gzip").send().await.unwrap();
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&r.bytes().await.unwrap()[..]), &mut unzipped).unwrap();
+        assert_eq!(unzipped, plain, "{path}: the gzip form is the same document");
+        assert!(!plain.contains("api-1.0.0.tgz") && plain.contains("api-"), "{path}: {plain}");
+    }
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {

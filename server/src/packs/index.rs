@@ -14,6 +14,8 @@ use registry_core::store::{MetadataStore, PackRecord, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use super::chunks::{self, Chunk};
+
 /// One pack version as the index shows it.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -81,63 +83,7 @@ impl Entry {
     }
 }
 
-/// A rendered index, served as is.
-/// A piece of a rendered index with its deflate form, made on first need: each piece is
-/// compressed alone and ends with a full flush, so the compressed pieces of a document join
-/// into one valid deflate stream. After a push only the pieces that changed are compressed.
-pub struct Chunk {
-    plain: Bytes,
-    deflated: std::sync::OnceLock<Bytes>,
-}
-
-impl Chunk {
-    fn new(plain: impl Into<Bytes>) -> Arc<Self> {
-        Arc::new(Self { plain: plain.into(), deflated: std::sync::OnceLock::new() })
-    }
-
-    fn deflated(&self) -> &Bytes {
-        self.deflated.get_or_init(|| {
-            let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
-            let mut out = Vec::with_capacity(self.plain.len() / 3 + 64);
-            let mut input: &[u8] = &self.plain;
-            loop {
-                if out.capacity() - out.len() < 64 {
-                    out.reserve(out.capacity().max(1024));
-                }
-                let before = compress.total_in();
-                compress.compress_vec(input, &mut out, flate2::FlushCompress::Full).expect("deflate into memory");
-                input = &input[usize::try_from(compress.total_in() - before).expect("fits")..];
-                // A full flush is complete once it left output room unused.
-                if input.is_empty() && out.len() < out.capacity() {
-                    break;
-                }
-            }
-            Bytes::from(out)
-        })
-    }
-}
-
 type Chunks = Vec<Arc<Chunk>>;
-
-/// A gzip member made of pre-compressed chunks: header, the chunks' deflate forms, an empty
-/// final block, and the CRC and length of the whole (a CRC pass over the plain text runs at
-/// memory speed; combining 10,000 chunk CRCs was slower).
-fn gzip_of(chunks: &[Arc<Chunk>]) -> Vec<Bytes> {
-    let mut parts = vec![Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])];
-    let mut crc = crc32fast::Hasher::new();
-    let mut length: u64 = 0;
-    for chunk in chunks {
-        parts.push(chunk.deflated().clone());
-        crc.update(&chunk.plain);
-        length += chunk.plain.len() as u64;
-    }
-    let mut trailer = vec![0x03, 0x00];
-    trailer.extend_from_slice(&crc.finalize().to_le_bytes());
-    #[allow(clippy::cast_possible_truncation)] // gzip keeps the length modulo 2^32
-    trailer.extend_from_slice(&(length as u32).to_le_bytes());
-    parts.push(Bytes::from(trailer));
-    parts
-}
 
 /// A rendered index: chunks shared with the per-chart fragments (no joined copy).
 pub struct Rendered {
@@ -162,17 +108,9 @@ impl Rendered {
         let chunks = if json { &self.json } else { &self.yaml };
         let parts = if gzip {
             let mut cache = self.gzip.lock().expect("not poisoned");
-            let joined = cache.entry(json).or_insert_with(|| {
-                let parts = gzip_of(chunks);
-                let mut all = bytes::BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
-                for part in parts {
-                    all.extend_from_slice(&part);
-                }
-                all.freeze()
-            });
-            vec![joined.clone()]
+            vec![cache.entry(json).or_insert_with(|| chunks::gzip(chunks)).clone()]
         } else {
-            chunks.iter().map(|c| c.plain.clone()).collect()
+            chunks.iter().flat_map(|c| c.parts().iter().cloned()).collect()
         };
         let length = parts.iter().map(|p| p.len() as u64).sum();
         (parts, length)
@@ -190,16 +128,36 @@ struct Inner {
     namespaces: Option<Vec<String>>,
     /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
     rendered: HashMap<String, Arc<Rendered>>,
-    /// (namespace, chart name) → that chart's part of the namespace index, so a push
-    /// re-renders one chart, and the namespace index is these parts joined.
-    fragments: HashMap<(String, String), Arc<Fragment>>,
+    /// Chart name → view key → that chart's part of the view's index, so a push re-renders
+    /// one chart, and an index is these parts joined.
+    fragments: HashMap<String, HashMap<String, Arc<Fragment>>>,
+    /// Registry-wide views whose fragments are kept, most recently rendered last (each
+    /// distinct set of readable namespaces is a view of its own).
+    global_views: std::collections::VecDeque<String>,
 }
+
+/// How many registry-wide views keep their fragments.
+const GLOBAL_VIEWS_KEPT: usize = 8;
 
 struct Fragment {
     /// `  <name>:\n  - ...` (indented under `entries:`).
     yaml: Arc<Chunk>,
     /// `"<name>":[...]`
     json: Arc<Chunk>,
+    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk
+    /// (sharing the text above), so that each chunk of a document appears in it once.
+    json_after_comma: std::sync::OnceLock<Arc<Chunk>>,
+}
+
+impl Fragment {
+    fn json_after_comma(&self) -> Arc<Chunk> {
+        let parts = || {
+            let mut parts = vec![Bytes::from_static(b",")];
+            parts.extend(self.json.parts().iter().cloned());
+            Chunk::of_parts(parts)
+        };
+        Arc::clone(self.json_after_comma.get_or_init(parts))
+    }
 }
 
 fn indent(yaml: &str) -> String {
@@ -214,54 +172,98 @@ fn indent(yaml: &str) -> String {
     out
 }
 
-/// Renders one chart's versions (newest first) as index fragments.
-fn render_fragment(name: &str, mut versions: Vec<&Entry>) -> Result<Fragment, StoreError> {
-    versions.sort_by(|a, b| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
-    let entries: Vec<Value> = versions.into_iter().map(|e| e.helm_entry(format!("charts/{}", e.file_name()))).collect();
+/// Renders one chart's versions, each with its download URL, as index fragments (newest
+/// first).
+fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
+    versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+    let entries: Vec<Value> = versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect();
     let mut one = serde_json::Map::new();
     one.insert(name.to_owned(), Value::Array(entries));
     let one = Value::Object(one);
     let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
     let json = serde_json::to_string(&one).expect("an index serialises");
-    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()) })
+    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()), json_after_comma: std::sync::OnceLock::new() })
 }
 
 impl Inner {
-    /// A namespace's index: its charts' fragments (rendered when missing, in one pass over
-    /// the namespace) as chunks.
-    fn render_namespace(&mut self, namespace: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
-        let prefix = format!("{namespace}/");
+    /// A view's index as chunks: its charts' fragments (rendered where missing, from one pass
+    /// over the view's versions) between the document's head and tail.
+    fn render_view(&mut self, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
         let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-        for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
-            for e in versions {
-                by_name.entry(&e.name).or_default().push(e);
+        match view {
+            View::Namespace(namespace) => {
+                let prefix = format!("{namespace}/");
+                for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
+                    for e in versions {
+                        by_name.entry(&e.name).or_default().push(e);
+                    }
+                }
+            }
+            View::Global(namespaces) => {
+                let readable: std::collections::HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+                for versions in self.repos.values() {
+                    for e in versions.iter().filter(|e| readable.contains(e.namespace.as_str())) {
+                        by_name.entry(&e.name).or_default().push(e);
+                    }
+                }
             }
         }
         let mut fresh = Vec::new();
         for (name, versions) in &by_name {
-            if !self.fragments.contains_key(&(namespace.to_owned(), (*name).to_owned())) {
-                fresh.push(((*name).to_owned(), render_fragment(name, versions.clone())?));
+            if !self.fragments.get(*name).is_some_and(|views| views.contains_key(key)) {
+                let with_urls = versions
+                    .iter()
+                    .map(|e| {
+                        let url = match view {
+                            View::Namespace(_) => format!("charts/{}", e.file_name()),
+                            View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
+                        };
+                        (*e, url)
+                    })
+                    .collect();
+                fresh.push(((*name).to_owned(), render_fragment(name, with_urls)?));
             }
         }
         let names: Vec<String> = by_name.keys().map(|n| (*n).to_owned()).collect();
         for (name, fragment) in fresh {
-            self.fragments.insert((namespace.to_owned(), name), Arc::new(fragment));
+            self.fragments.entry(name).or_default().insert(key.to_owned(), Arc::new(fragment));
+        }
+        if matches!(view, View::Global(_)) {
+            self.keep_global_view(key);
         }
         let head: &'static [u8] = if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
         let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
         let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
-        let comma = Chunk::new(Bytes::from_static(b","));
         for (i, name) in names.iter().enumerate() {
-            let f = &self.fragments[&(namespace.to_owned(), name.clone())];
+            let f = &self.fragments[name][key];
             yaml.push(Arc::clone(&f.yaml));
-            if i > 0 {
-                json.push(Arc::clone(&comma));
-            }
-            json.push(Arc::clone(&f.json));
+            json.push(if i == 0 { Arc::clone(&f.json) } else { f.json_after_comma() });
         }
         yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
         json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
         Ok((yaml, json))
+    }
+
+    /// Marks a registry-wide view as just rendered, dropping the fragments of the least
+    /// recently rendered one beyond [`GLOBAL_VIEWS_KEPT`].
+    fn keep_global_view(&mut self, key: &str) {
+        self.global_views.retain(|k| k != key);
+        self.global_views.push_back(key.to_owned());
+        if self.global_views.len() > GLOBAL_VIEWS_KEPT
+            && let Some(oldest) = self.global_views.pop_front()
+        {
+            for views in self.fragments.values_mut() {
+                views.remove(&oldest);
+            }
+        }
+    }
+
+    /// Forgets the rendered parts a change to `namespace`'s chart `name` makes stale: that
+    /// namespace's, and every registry-wide view's.
+    fn forget_chart(&mut self, namespace: &str, name: &str) {
+        if let Some(views) = self.fragments.get_mut(name) {
+            views.retain(|key, _| key != namespace && !key.starts_with('*'));
+        }
     }
 }
 
@@ -461,6 +463,7 @@ impl IndexCache {
         inner.last_change_at = crate::auth::now_millis();
         inner.rendered.clear();
         inner.fragments.clear();
+        inner.global_views.clear();
         Ok(())
     }
 
@@ -474,7 +477,7 @@ impl IndexCache {
             reindex.push((repository.clone(), versions));
             let namespace = repository.split('/').next().unwrap_or_default().to_owned();
             let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
-            inner.fragments.remove(&(namespace.clone(), name));
+            inner.forget_chart(&namespace, &name);
             let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
             inner.namespaces = None;
             if entries.is_empty() {
@@ -549,41 +552,10 @@ impl IndexCache {
         let generated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(inner.last_change_at).unwrap_or(0));
         let generated_text = humantime::format_rfc3339_millis(generated).to_string();
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
-        if let View::Namespace(namespace) = &view {
-            let (yaml, json) = inner.render_namespace(namespace, &generated_text)?;
-            // A namespace without packs is its head and `generated` lines only.
-            let empty = yaml.len() == 2;
-            let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
-            inner.rendered.insert(key, Arc::clone(&rendered));
-            return Ok(rendered);
-        }
-        let mut by_name: BTreeMap<&str, Vec<(&Entry, String)>> = BTreeMap::new();
-        for versions in inner.repos.values() {
-            for e in versions {
-                let url = match &view {
-                    View::Namespace(ns) if e.namespace == *ns => format!("charts/{}", e.file_name()),
-                    View::Global(namespaces) if namespaces.contains(&e.namespace) => format!("{}/charts/{}", e.namespace, e.file_name()),
-                    _ => continue,
-                };
-                by_name.entry(&e.name).or_default().push((e, url));
-            }
-        }
-        // Newest first across repositories too (the registry-wide index merges namespaces).
-        let entries: BTreeMap<&str, Vec<Value>> = by_name
-            .into_iter()
-            .map(|(name, mut versions)| {
-                versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
-                (name, versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect())
-            })
-            .collect();
-        let document = json!({
-            "apiVersion": "v1",
-            "entries": entries,
-            "generated": generated_text,
-        });
-        let yaml = serde_saphyr::to_string(&document).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
-        let json = serde_json::to_vec(&document).expect("an index serialises");
-        let rendered = Arc::new(Rendered::new(vec![Chunk::new(yaml)], vec![Chunk::new(json)], etag, generated, false));
+        let (yaml, json) = inner.render_view(&view, &key, &generated_text)?;
+        // A view without packs is its head and `generated` lines only.
+        let empty = yaml.len() == 2;
+        let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
         inner.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }
