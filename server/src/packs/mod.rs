@@ -10,7 +10,6 @@ use registry_core::store::NewPack;
 use crate::AppState;
 use crate::routes::oci::error::{ErrorCode, OciError};
 
-pub mod chunks;
 pub mod index;
 pub mod publish;
 pub mod search;

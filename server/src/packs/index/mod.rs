@@ -5,117 +5,19 @@
 //! request ever rebuilds the index from the store. Rendered documents (YAML, JSON, and their
 //! gzip forms) are cached per view until the next change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use registry_core::pack::PackMeta;
 use registry_core::store::{MetadataStore, PackRecord, StoreError};
-use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::chunks::{self, Chunk};
+mod chunks;
+mod entry;
+mod views;
 
-/// One pack version as the index shows it.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub repository: String,
-    pub namespace: String,
-    pub name: String,
-    pub version: String,
-    pub semver: semver::Version,
-    pub archive_digest: registry_core::Digest,
-    pub archive_size: u64,
-    pub created_at: i64,
-    pub meta: PackMeta,
-    pub signature: Option<registry_core::store::PackSignature>,
-}
-
-impl Entry {
-    /// The entry and its README (for the search index; the entry itself does not keep it).
-    fn from_record(r: PackRecord) -> Option<(Self, Option<String>)> {
-        let mut meta: PackMeta = serde_json::from_str(&r.pack.metadata).ok()?;
-        // The index shows none of these; thousands of READMEs would only hold memory.
-        let readme = meta.readme.take();
-        meta.values = None;
-        meta.values_schema = None;
-        meta.templates = Vec::new();
-        Some((Self {
-            semver: semver::Version::parse(&r.pack.version).ok()?,
-            repository: r.repository,
-            namespace: r.namespace,
-            name: r.pack.name,
-            version: r.pack.version,
-            archive_digest: r.pack.archive_digest,
-            archive_size: r.pack.archive_size,
-            created_at: r.created_at,
-            signature: r.pack.signature,
-            meta,
-        }, readme))
-    }
-
-    /// The file name of the chart download.
-    #[must_use]
-    pub fn file_name(&self) -> String {
-        format!("{}-{}.tgz", self.name, self.version)
-    }
-
-    /// An index entry with only the keys Helm accepts.
-    #[must_use]
-    pub fn helm_entry(&self, url: String) -> Value {
-        // A Sherpack pack says what it is, and a signed one by which key, in annotations.
-        let mut extra = Vec::new();
-        if self.meta.kind == registry_core::pack::PackKind::Sherpack {
-            extra.push(("sherpack.io/kind".to_owned(), "sherpack".to_owned()));
-        }
-        if let Some(s) = &self.signature {
-            extra.push(("sherpack.io/signature".to_owned(), s.status.clone()));
-            extra.push(("sherpack.io/signing-key".to_owned(), s.key_id.clone()));
-        }
-        let mut e = self.meta.chart_json(&extra);
-        e.insert("name".into(), json!(self.name));
-        e.insert("version".into(), json!(self.version));
-        e.insert("urls".into(), json!([url]));
-        let created = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(self.created_at).unwrap_or(0));
-        e.insert("created".into(), json!(humantime::format_rfc3339_millis(created).to_string()));
-        e.insert("digest".into(), json!(self.archive_digest.hex()));
-        Value::Object(e)
-    }
-}
-
-type Chunks = Vec<Arc<Chunk>>;
-
-/// A rendered index: chunks shared with the per-chart fragments (no joined copy).
-pub struct Rendered {
-    yaml: Vec<Arc<Chunk>>,
-    json: Vec<Arc<Chunk>>,
-    pub etag: String,
-    pub last_modified: std::time::SystemTime,
-    /// No pack in this view.
-    pub empty: bool,
-    /// The gzip documents, joined once (a few MiB) from the chunks' cached deflate forms.
-    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
-}
-
-impl Rendered {
-    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime, empty: bool) -> Self {
-        Self { yaml, json, etag, last_modified, empty, gzip: std::sync::Mutex::new(HashMap::new()) }
-    }
-
-    /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
-    #[must_use]
-    pub fn body(&self, json: bool, gzip: bool) -> (Vec<Bytes>, u64) {
-        let chunks = if json { &self.json } else { &self.yaml };
-        let parts = if gzip {
-            let mut cache = self.gzip.lock().expect("not poisoned");
-            vec![cache.entry(json).or_insert_with(|| chunks::gzip(chunks)).clone()]
-        } else {
-            chunks.iter().flat_map(|c| c.parts().iter().cloned()).collect()
-        };
-        let length = parts.iter().map(|p| p.len() as u64).sum();
-        (parts, length)
-    }
-}
+pub use entry::Entry;
+pub use views::{Rendered, View};
+use views::Views;
 
 #[derive(Default)]
 struct Inner {
@@ -126,145 +28,8 @@ struct Inner {
     repos: BTreeMap<String, Vec<Entry>>,
     /// Namespaces holding packs, once asked for since the last change.
     namespaces: Option<Vec<String>>,
-    /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
-    rendered: HashMap<String, Arc<Rendered>>,
-    /// Chart name → view key → that chart's part of the view's index, so a push re-renders
-    /// one chart, and an index is these parts joined.
-    fragments: HashMap<String, HashMap<String, Arc<Fragment>>>,
-    /// Registry-wide views whose fragments are kept, most recently rendered last (each
-    /// distinct set of readable namespaces is a view of its own).
-    global_views: std::collections::VecDeque<String>,
-}
-
-/// How many registry-wide views keep their fragments.
-const GLOBAL_VIEWS_KEPT: usize = 8;
-
-struct Fragment {
-    /// `  <name>:\n  - ...` (indented under `entries:`).
-    yaml: Arc<Chunk>,
-    /// `"<name>":[...]`
-    json: Arc<Chunk>,
-    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk
-    /// (sharing the text above), so that each chunk of a document appears in it once.
-    json_after_comma: std::sync::OnceLock<Arc<Chunk>>,
-}
-
-impl Fragment {
-    fn json_after_comma(&self) -> Arc<Chunk> {
-        let parts = || {
-            let mut parts = vec![Bytes::from_static(b",")];
-            parts.extend(self.json.parts().iter().cloned());
-            Chunk::of_parts(parts)
-        };
-        Arc::clone(self.json_after_comma.get_or_init(parts))
-    }
-}
-
-fn indent(yaml: &str) -> String {
-    let mut out = String::with_capacity(yaml.len() + yaml.len() / 8);
-    for line in yaml.lines() {
-        if !line.is_empty() {
-            out.push_str("  ");
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Renders one chart's versions, each with its download URL, as index fragments (newest
-/// first).
-fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
-    versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
-    let entries: Vec<Value> = versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect();
-    let mut one = serde_json::Map::new();
-    one.insert(name.to_owned(), Value::Array(entries));
-    let one = Value::Object(one);
-    let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
-    let json = serde_json::to_string(&one).expect("an index serialises");
-    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()), json_after_comma: std::sync::OnceLock::new() })
-}
-
-impl Inner {
-    /// A view's index as chunks: its charts' fragments (rendered where missing, from one pass
-    /// over the view's versions) between the document's head and tail.
-    fn render_view(&mut self, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
-        let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
-        match view {
-            View::Namespace(namespace) => {
-                let prefix = format!("{namespace}/");
-                for (_, versions) in self.repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
-                    for e in versions {
-                        by_name.entry(&e.name).or_default().push(e);
-                    }
-                }
-            }
-            View::Global(namespaces) => {
-                let readable: std::collections::HashSet<&str> = namespaces.iter().map(String::as_str).collect();
-                for versions in self.repos.values() {
-                    for e in versions.iter().filter(|e| readable.contains(e.namespace.as_str())) {
-                        by_name.entry(&e.name).or_default().push(e);
-                    }
-                }
-            }
-        }
-        let mut fresh = Vec::new();
-        for (name, versions) in &by_name {
-            if !self.fragments.get(*name).is_some_and(|views| views.contains_key(key)) {
-                let with_urls = versions
-                    .iter()
-                    .map(|e| {
-                        let url = match view {
-                            View::Namespace(_) => format!("charts/{}", e.file_name()),
-                            View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
-                        };
-                        (*e, url)
-                    })
-                    .collect();
-                fresh.push(((*name).to_owned(), render_fragment(name, with_urls)?));
-            }
-        }
-        let names: Vec<String> = by_name.keys().map(|n| (*n).to_owned()).collect();
-        for (name, fragment) in fresh {
-            self.fragments.entry(name).or_default().insert(key.to_owned(), Arc::new(fragment));
-        }
-        if matches!(view, View::Global(_)) {
-            self.keep_global_view(key);
-        }
-        let head: &'static [u8] = if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
-        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
-        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
-        for (i, name) in names.iter().enumerate() {
-            let f = &self.fragments[name][key];
-            yaml.push(Arc::clone(&f.yaml));
-            json.push(if i == 0 { Arc::clone(&f.json) } else { f.json_after_comma() });
-        }
-        yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
-        json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
-        Ok((yaml, json))
-    }
-
-    /// Marks a registry-wide view as just rendered, dropping the fragments of the least
-    /// recently rendered one beyond [`GLOBAL_VIEWS_KEPT`].
-    fn keep_global_view(&mut self, key: &str) {
-        self.global_views.retain(|k| k != key);
-        self.global_views.push_back(key.to_owned());
-        if self.global_views.len() > GLOBAL_VIEWS_KEPT
-            && let Some(oldest) = self.global_views.pop_front()
-        {
-            for views in self.fragments.values_mut() {
-                views.remove(&oldest);
-            }
-        }
-    }
-
-    /// Forgets the rendered parts a change to `namespace`'s chart `name` makes stale: that
-    /// namespace's, and every registry-wide view's.
-    fn forget_chart(&mut self, namespace: &str, name: &str) {
-        if let Some(views) = self.fragments.get_mut(name) {
-            views.retain(|key, _| key != namespace && !key.starts_with('*'));
-        }
-    }
+    /// The rendered indexes and their parts.
+    views: Views,
 }
 
 pub struct IndexCache {
@@ -412,12 +177,6 @@ async fn touched_since(store: &dyn MetadataStore, mut after: i64) -> Result<(Opt
     Ok(((!rebuild).then_some(touched), after, at))
 }
 
-/// What one view of the index shows: a namespace's repository, or every readable namespace.
-pub enum View<'a> {
-    Namespace(&'a str),
-    Global(&'a [String]),
-}
-
 impl IndexCache {
     /// Applies the changes committed since the last call; loads everything the first time
     /// and after a `Reindex` change.
@@ -461,9 +220,7 @@ impl IndexCache {
         inner.seq = last;
         inner.loaded = true;
         inner.last_change_at = crate::auth::now_millis();
-        inner.rendered.clear();
-        inner.fragments.clear();
-        inner.global_views.clear();
+        inner.views = Views::default();
         Ok(())
     }
 
@@ -477,7 +234,6 @@ impl IndexCache {
             reindex.push((repository.clone(), versions));
             let namespace = repository.split('/').next().unwrap_or_default().to_owned();
             let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
-            inner.forget_chart(&namespace, &name);
             let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
             inner.namespaces = None;
             if entries.is_empty() {
@@ -485,9 +241,8 @@ impl IndexCache {
             } else {
                 inner.repos.insert(repository, entries);
             }
-            if before > 0 || inner.repos.values().any(|v| v.first().is_some_and(|e| e.namespace == namespace)) {
-                inner.rendered.retain(|key, _| key != &namespace && !key.starts_with('*'));
-            }
+            let shown = before > 0 || inner.repos.values().any(|v| v.first().is_some_and(|e| e.namespace == namespace));
+            inner.views.forget_chart(&namespace, &name, shown);
         }
         // Sent even when empty: searches wait for the worker to reach this sequence number.
         let _ = self.search_updates.send(SearchUpdate { seq: inner.seq, all: false, repositories: reindex });
@@ -542,22 +297,14 @@ impl IndexCache {
     /// The index for a view, current with the store.
     pub async fn rendered(&self, store: &dyn MetadataStore, view: View<'_>) -> Result<Arc<Rendered>, StoreError> {
         let mut inner = self.current(store).await?;
-        let key = match &view {
-            View::Namespace(ns) => (*ns).to_owned(),
-            View::Global(namespaces) => format!("*{}", namespaces.join(",")),
-        };
-        if let Some(r) = inner.rendered.get(&key) {
-            return Ok(Arc::clone(r));
+        let key = view.key();
+        if let Some(rendered) = inner.views.get(&key) {
+            return Ok(rendered);
         }
         let generated = std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(inner.last_change_at).unwrap_or(0));
-        let generated_text = humantime::format_rfc3339_millis(generated).to_string();
         let etag = format!("\"{}-{}\"", inner.seq, registry_core::Digest::of(key.as_bytes()).hex().get(..12).unwrap_or_default());
-        let (yaml, json) = inner.render_view(&view, &key, &generated_text)?;
-        // A view without packs is its head and `generated` lines only.
-        let empty = yaml.len() == 2;
-        let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
-        inner.rendered.insert(key, Arc::clone(&rendered));
-        Ok(rendered)
+        let Inner { repos, views, .. } = &mut *inner;
+        views.render(repos, &view, key, etag, generated)
     }
 
     /// Runs a search once the index reflects the store (read-after-write).

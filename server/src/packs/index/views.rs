@@ -1,0 +1,234 @@
+//! The rendered views of the Helm index — a namespace's repository, or every namespace a
+//! caller may read — as chunks shared with per-chart fragments, so that after a change only
+//! the changed chart is rendered and compressed again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use registry_core::store::StoreError;
+use serde_json::Value;
+
+use super::Entry;
+use super::chunks::{self, Chunk};
+
+/// What one view of the index shows: a namespace's repository, or every readable namespace.
+pub enum View<'a> {
+    Namespace(&'a str),
+    Global(&'a [String]),
+}
+
+impl View<'_> {
+    /// The name a view's rendering is kept under.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Namespace(ns) => (*ns).to_owned(),
+            Self::Global(namespaces) => format!("*{}", namespaces.join(",")),
+        }
+    }
+}
+
+type Chunks = Vec<Arc<Chunk>>;
+
+/// A rendered index: chunks shared with the per-chart fragments (no joined copy).
+pub struct Rendered {
+    yaml: Vec<Arc<Chunk>>,
+    json: Vec<Arc<Chunk>>,
+    pub etag: String,
+    pub last_modified: std::time::SystemTime,
+    /// No pack in this view.
+    pub empty: bool,
+    /// The gzip documents, joined once (a few MiB) from the chunks' cached deflate forms.
+    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
+}
+
+impl Rendered {
+    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime, empty: bool) -> Self {
+        Self { yaml, json, etag, last_modified, empty, gzip: std::sync::Mutex::new(HashMap::new()) }
+    }
+
+    /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
+    #[must_use]
+    pub fn body(&self, json: bool, gzip: bool) -> (Vec<Bytes>, u64) {
+        let chunks = if json { &self.json } else { &self.yaml };
+        let parts = if gzip {
+            let mut cache = self.gzip.lock().expect("not poisoned");
+            vec![cache.entry(json).or_insert_with(|| chunks::gzip(chunks)).clone()]
+        } else {
+            chunks.iter().flat_map(|c| c.parts().iter().cloned()).collect()
+        };
+        let length = parts.iter().map(|p| p.len() as u64).sum();
+        (parts, length)
+    }
+}
+
+/// The rendered indexes of the views asked for since the last change, and the per-chart
+/// fragments they are made of, which outlive changes to other charts.
+#[derive(Default)]
+pub(super) struct Views {
+    /// View key (a namespace, or `*` + the readable namespaces) → rendered index.
+    rendered: HashMap<String, Arc<Rendered>>,
+    /// Chart name → view key → that chart's part of the view's index, so a push re-renders
+    /// one chart, and an index is these parts joined.
+    fragments: HashMap<String, HashMap<String, Arc<Fragment>>>,
+    /// Registry-wide views whose fragments are kept, most recently rendered last (each
+    /// distinct set of readable namespaces is a view of its own).
+    kept_global: std::collections::VecDeque<String>,
+}
+
+/// How many registry-wide views keep their fragments.
+const GLOBAL_VIEWS_KEPT: usize = 8;
+
+struct Fragment {
+    /// `  <name>:\n  - ...` (indented under `entries:`).
+    yaml: Arc<Chunk>,
+    /// `"<name>":[...]`
+    json: Arc<Chunk>,
+    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk
+    /// (sharing the text above), so that each chunk of a document appears in it once.
+    json_after_comma: std::sync::OnceLock<Arc<Chunk>>,
+}
+
+impl Fragment {
+    fn json_after_comma(&self) -> Arc<Chunk> {
+        let parts = || {
+            let mut parts = vec![Bytes::from_static(b",")];
+            parts.extend(self.json.parts().iter().cloned());
+            Chunk::of_parts(parts)
+        };
+        Arc::clone(self.json_after_comma.get_or_init(parts))
+    }
+}
+
+fn indent(yaml: &str) -> String {
+    let mut out = String::with_capacity(yaml.len() + yaml.len() / 8);
+    for line in yaml.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+/// Renders one chart's versions, each with its download URL, as index fragments (newest
+/// first).
+fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
+    versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+    let entries: Vec<Value> = versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect();
+    let mut one = serde_json::Map::new();
+    one.insert(name.to_owned(), Value::Array(entries));
+    let one = Value::Object(one);
+    let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
+    let json = serde_json::to_string(&one).expect("an index serialises");
+    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()), json_after_comma: std::sync::OnceLock::new() })
+}
+
+impl Views {
+    /// The rendered index of the view named `key`, if it is current.
+    pub(super) fn get(&self, key: &str) -> Option<Arc<Rendered>> {
+        self.rendered.get(key).cloned()
+    }
+
+    /// Renders a view's index from `repos`, made of its charts' fragments (rendered where
+    /// missing, from one pass over the view's versions), and keeps it until a change.
+    pub(super) fn render(
+        &mut self,
+        repos: &BTreeMap<String, Vec<Entry>>,
+        view: &View<'_>,
+        key: String,
+        etag: String,
+        generated: std::time::SystemTime,
+    ) -> Result<Arc<Rendered>, StoreError> {
+        let (yaml, json) = self.chunks(repos, view, &key, &humantime::format_rfc3339_millis(generated).to_string())?;
+        // A view without packs is its head and `generated` lines only.
+        let empty = yaml.len() == 2;
+        let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
+        self.rendered.insert(key, Arc::clone(&rendered));
+        Ok(rendered)
+    }
+
+    fn chunks(&mut self, repos: &BTreeMap<String, Vec<Entry>>, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
+        let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+        match view {
+            View::Namespace(namespace) => {
+                let prefix = format!("{namespace}/");
+                for (_, versions) in repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
+                    for e in versions {
+                        by_name.entry(&e.name).or_default().push(e);
+                    }
+                }
+            }
+            View::Global(namespaces) => {
+                let readable: std::collections::HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+                for versions in repos.values() {
+                    for e in versions.iter().filter(|e| readable.contains(e.namespace.as_str())) {
+                        by_name.entry(&e.name).or_default().push(e);
+                    }
+                }
+            }
+        }
+        let mut fresh = Vec::new();
+        for (name, versions) in &by_name {
+            if !self.fragments.get(*name).is_some_and(|views| views.contains_key(key)) {
+                let with_urls = versions
+                    .iter()
+                    .map(|e| {
+                        let url = match view {
+                            View::Namespace(_) => format!("charts/{}", e.file_name()),
+                            View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
+                        };
+                        (*e, url)
+                    })
+                    .collect();
+                fresh.push(((*name).to_owned(), render_fragment(name, with_urls)?));
+            }
+        }
+        let names: Vec<String> = by_name.keys().map(|n| (*n).to_owned()).collect();
+        for (name, fragment) in fresh {
+            self.fragments.entry(name).or_default().insert(key.to_owned(), Arc::new(fragment));
+        }
+        if matches!(view, View::Global(_)) {
+            self.keep_global_view(key);
+        }
+        let head: &'static [u8] = if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
+        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
+        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
+        for (i, name) in names.iter().enumerate() {
+            let f = &self.fragments[name][key];
+            yaml.push(Arc::clone(&f.yaml));
+            json.push(if i == 0 { Arc::clone(&f.json) } else { f.json_after_comma() });
+        }
+        yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
+        json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
+        Ok((yaml, json))
+    }
+
+    /// Marks a registry-wide view as just rendered, dropping the fragments of the least
+    /// recently rendered one beyond [`GLOBAL_VIEWS_KEPT`].
+    fn keep_global_view(&mut self, key: &str) {
+        self.kept_global.retain(|k| k != key);
+        self.kept_global.push_back(key.to_owned());
+        if self.kept_global.len() > GLOBAL_VIEWS_KEPT
+            && let Some(oldest) = self.kept_global.pop_front()
+        {
+            for views in self.fragments.values_mut() {
+                views.remove(&oldest);
+            }
+        }
+    }
+
+    /// Forgets what a change to `namespace`'s chart `name` makes stale: that chart's part of
+    /// the namespace's index and of every registry-wide one, and, when the namespace shows
+    /// packs (`shown`), those rendered indexes.
+    pub(super) fn forget_chart(&mut self, namespace: &str, name: &str, shown: bool) {
+        if let Some(views) = self.fragments.get_mut(name) {
+            views.retain(|key, _| key != namespace && !key.starts_with('*'));
+        }
+        if shown {
+            self.rendered.retain(|key, _| key != namespace && !key.starts_with('*'));
+        }
+    }
+}
