@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use sherpack_test_support::bench::{Load, chart_metadata as metadata, env_usize, load, quiet, rss_mib, seed_sqlite};
+use sherpack_test_support::bench::{Load, chart_metadata as metadata, cpu_seconds, env_usize, load, quiet, rss_mib, seed_sqlite};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive, tar_gz};
 use sherpack_test_support::oci::Oci;
 use sherpack_test_support::peers::Nginx;
@@ -62,11 +62,22 @@ struct Point {
     concurrency: usize,
     ours: Load,
     nginx: Load,
+    /// CPU milliseconds per response: ours, nginx's.
+    cpu_ms: (f64, f64),
+}
+
+/// A load point, with the CPU time per response the serving process (and its children) used.
+async fn measured(url: String, encoding: &'static str, concurrency: usize, seconds: u64, pid: u32) -> (Load, f64) {
+    let before = cpu_seconds(pid);
+    let l = load(move |h| h.get(&url).header("accept-encoding", encoding), 200, concurrency, seconds).await;
+    #[allow(clippy::cast_precision_loss)]
+    let per_response = (cpu_seconds(pid) - before) * 1000.0 / (l.rps * seconds as f64);
+    (l, per_response)
 }
 
 /// The cached index documents under load, ours and the same bytes as static files served by
 /// nginx, one after the other; and nginx serving nothing but the index's digests (gzip, c=16).
-async fn beside_nginx(http: &reqwest::Client, base: &str, seconds: u64) -> (Vec<Point>, Load) {
+async fn beside_nginx(http: &reqwest::Client, base: &str, server_pid: u32, seconds: u64) -> (Vec<Point>, Load) {
     let www = tempfile::tempdir().unwrap();
     for (file, gzip) in [("index.yaml", false), ("index.yaml.gz", true), ("index.json", false), ("index.json.gz", true)] {
         let mut request = http.get(format!("{base}/bench/{}", file.trim_end_matches(".gz")));
@@ -90,24 +101,22 @@ async fn beside_nginx(http: &reqwest::Client, base: &str, seconds: u64) -> (Vec<
         [("index.yaml", true, 16), ("index.json", true, 16), ("index.yaml", true, 1), ("index.json", true, 1), ("index.yaml", false, 16), ("index.json", false, 16)]
     {
         let encoding = if gzip { "gzip" } else { "identity" };
-        let url = format!("{base}/bench/{file}");
-        let ours = load(move |h| h.get(&url).header("accept-encoding", encoding), 200, concurrency, seconds).await;
-        let url = format!("{}/{file}", nginx.url);
-        let theirs = load(move |h| h.get(&url).header("accept-encoding", encoding), 200, concurrency, seconds).await;
+        let (ours, ours_cpu) = measured(format!("{base}/bench/{file}"), encoding, concurrency, seconds, server_pid).await;
+        let (theirs, theirs_cpu) = measured(format!("{}/{file}", nginx.url), encoding, concurrency, seconds, nginx.pid()).await;
         assert_eq!(ours.body_bytes, theirs.body_bytes, "nginx served other bytes");
-        points.push(Point { file, gzip, concurrency, ours, nginx: theirs });
+        points.push(Point { file, gzip, concurrency, ours, nginx: theirs, cpu_ms: (ours_cpu, theirs_cpu) });
     }
     (points, floor)
 }
 
 fn print_serving(points: &[Point], floor: &Load, seconds: u64) {
-    println!("Served from cache, {seconds} s per point; latency = request sent → body read whole, head = request sent → response head; nginx serves the same bytes as static files.");
+    println!("Served from cache, {seconds} s per point; latency = request sent → body read whole, head = request sent → response head; CPU = the serving processes' user + system time (the kernel's loopback work partly included) per response; nginx serves the same bytes as static files.");
     println!();
-    println!("| document | body | ours req/s | ours p50 / p99 ms | ours head p50 / p99 ms | nginx req/s | nginx p50 / p99 ms | p50 ours/nginx |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for Point { file, gzip, concurrency, ours, nginx } in points {
+    println!("| document | body | ours req/s | ours p50 / p99 ms | ours head p50 / p99 ms | ours CPU ms/resp | nginx req/s | nginx p50 / p99 ms | nginx CPU ms/resp | p50 ours/nginx |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for Point { file, gzip, concurrency, ours, nginx, cpu_ms } in points {
         println!(
-            "| {file}{}, c={concurrency} | {:.2} MiB | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.1} | {:.2} / {:.2} | {:.2} |",
+            "| {file}{}, c={concurrency} | {:.2} MiB | {:.1} | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} | {:.1} | {:.2} / {:.2} | {:.2} | {:.2} |",
             if *gzip { " gzip" } else { "" },
             mib(ours.body_bytes),
             ours.rps,
@@ -115,9 +124,11 @@ fn print_serving(points: &[Point], floor: &Load, seconds: u64) {
             ours.p99_ms,
             ours.head_ms.0,
             ours.head_ms.1,
+            cpu_ms.0,
             nginx.rps,
             nginx.p50_ms,
             nginx.p99_ms,
+            cpu_ms.1,
             ours.p50_ms / nginx.p50_ms
         );
     }
@@ -156,7 +167,7 @@ async fn main() {
     let gz_bytes = http.get(format!("{base}/bench/index.yaml")).header("accept-encoding", "gzip").send().await.unwrap().bytes().await.unwrap().len();
     let first_gzip_ms = t.elapsed().as_secs_f64() * 1000.0;
 
-    let (serving, floor) = beside_nginx(&http, &base, seconds).await;
+    let (serving, floor) = beside_nginx(&http, &base, server.pid(), seconds).await;
 
     // Push → visible: the 201, then the index polled until the version is there; as index.json
     // (59 MiB to read each time) and as gzip index.yaml (what helm fetches).

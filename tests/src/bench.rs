@@ -107,6 +107,26 @@ pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The CPU time (user + system, seconds) used so far by a process and its direct children
+/// (nginx's workers, say), from `/proc`.
+#[must_use]
+pub fn cpu_seconds(pid: u32) -> f64 {
+    // After the command name in parentheses: state, ppid, ... utime (14th field), stime (15th).
+    let fields = |stat: &str| -> Vec<String> { stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().map(str::to_owned).collect() };
+    let ticks = |f: &[String]| -> f64 { f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) };
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(other) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let f = fields(&stat);
+        if other == pid || f.get(1).and_then(|ppid| ppid.parse::<u32>().ok()) == Some(pid) {
+            total += ticks(&f);
+        }
+    }
+    // Linux counts in USER_HZ, 100 per second on every architecture this runs on.
+    total / 100.0
+}
+
 /// A `/proc/<pid>/status` memory field (`VmRSS:`, `VmHWM:`) in MiB.
 #[must_use]
 pub fn rss_mib(pid: u32, field: &str) -> f64 {

@@ -133,6 +133,12 @@ pub struct Nginx {
 }
 
 impl Nginx {
+    /// The master process (its workers are its children).
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Serves `root`'s files.
     #[must_use]
     pub fn serve(root: &std::path::Path) -> Self {
