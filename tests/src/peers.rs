@@ -14,14 +14,17 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn wait_for_http(url: &str, child: &mut Child, what: &str) {
+/// Starts a server process with its output discarded and waits until `url`'s port accepts
+/// connections (failing the test if it exits first or takes over 20 s).
+fn start_serving(command: &mut Command, url: &str, what: &str) -> Child {
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("{what} exited ({status}) before answering on {url}");
         }
         if std::net::TcpStream::connect(url.trim_start_matches("http://").split('/').next().unwrap()).is_ok() {
-            return;
+            return child;
         }
         assert!(Instant::now() < deadline, "{what} did not start on {url}");
         std::thread::sleep(Duration::from_millis(50));
@@ -53,15 +56,8 @@ impl Distribution {
             ),
         )
         .unwrap();
-        let mut child = Command::new(tools::system("docker-registry"))
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry starts");
         let host = format!("127.0.0.1:{port}");
-        wait_for_http(&format!("http://{host}/v2/"), &mut child, "docker-registry");
+        let child = start_serving(Command::new(tools::system("docker-registry")).arg("serve").arg(&config), &format!("http://{host}/v2/"), "docker-registry");
         Self { child, _dir: dir, url: format!("http://{host}"), host }
     }
 
@@ -92,15 +88,12 @@ impl StaticRepo {
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut child = Command::new(tools::system("python3"))
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 http.server starts");
         let url = format!("http://127.0.0.1:{port}");
-        wait_for_http(&url, &mut child, "python3 -m http.server");
+        let child = start_serving(
+            Command::new(tools::system("python3")).args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"]).arg(dir.path()),
+            &url,
+            "python3 -m http.server",
+        );
         Self { child, dir, url }
     }
 
@@ -120,7 +113,6 @@ impl Drop for StaticRepo {
         let _ = self.child.wait();
     }
 }
-
 
 /// nginx serving a directory as static files on a free loopback port: `sendfile`, and a
 /// `<file>.gz` beside a file served to clients that accept gzip (`gzip_static`). The
@@ -159,17 +151,8 @@ impl Nginx {
             ),
         )
         .unwrap();
-        let mut child = Command::new(tools::system("nginx"))
-            .arg("-c")
-            .arg(&config)
-            .arg("-p")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx starts");
         let url = format!("http://127.0.0.1:{port}");
-        wait_for_http(&url, &mut child, "nginx");
+        let child = start_serving(Command::new(tools::system("nginx")).arg("-c").arg(&config).arg("-p").arg(dir.path()), &url, "nginx");
         Self { child, _dir: dir, url }
     }
 }

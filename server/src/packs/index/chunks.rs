@@ -77,13 +77,10 @@ impl Chunk {
             compress.set_dictionary(&previous.tail(WINDOW)).expect("a dictionary before any input");
         }
         let mut out = Vec::with_capacity(self.len / 4 + 64);
-        for (i, part) in self.parts.iter().enumerate() {
-            let flush = if i + 1 == self.parts.len() { flate2::FlushCompress::Full } else { flate2::FlushCompress::None };
-            deflate_into(&mut compress, part, &mut out, flush);
+        for part in &self.parts {
+            deflate_into(&mut compress, part, &mut out, flate2::FlushCompress::None);
         }
-        if self.parts.is_empty() {
-            deflate_into(&mut compress, &[], &mut out, flate2::FlushCompress::Full);
-        }
+        deflate_into(&mut compress, &[], &mut out, flate2::FlushCompress::Full);
         let bytes = Bytes::from(out);
         *cached = Some((key, bytes.clone()));
         bytes

@@ -42,6 +42,13 @@ impl Entry {
         }, readme))
     }
 
+    /// Index order between versions of one chart: the highest version first, and of equal
+    /// versions (in several namespaces) the latest pushed.
+    #[must_use]
+    pub fn newest_first(a: &Self, b: &Self) -> std::cmp::Ordering {
+        b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at))
+    }
+
     /// The file name of the chart download.
     #[must_use]
     pub fn file_name(&self) -> String {

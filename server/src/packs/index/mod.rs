@@ -150,7 +150,7 @@ fn group_for_search(records: Vec<PackRecord>) -> ForSearch {
         by_repo.entry(entry.repository.clone()).or_default().push((entry, readme));
     }
     for versions in by_repo.values_mut() {
-        versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+        versions.sort_by(|(a, _), (b, _)| Entry::newest_first(a, b));
     }
     by_repo.into_iter().collect()
 }
@@ -346,7 +346,7 @@ impl IndexCache {
     pub async fn entries(&self, store: &dyn MetadataStore, namespace: &str) -> Result<Vec<Entry>, StoreError> {
         let inner = self.current(store).await?;
         let mut found: Vec<Entry> = inner.repos.values().flatten().filter(|e| e.namespace == namespace).cloned().collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name).then(b.semver.cmp(&a.semver)).then(b.created_at.cmp(&a.created_at)));
+        found.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| Entry::newest_first(a, b)));
         Ok(found)
     }
 

@@ -116,7 +116,7 @@ fn indent(yaml: &str) -> String {
 /// Renders one chart's versions, each with its download URL, as index fragments (newest
 /// first).
 fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
-    versions.sort_by(|(a, _), (b, _)| b.semver.cmp(&a.semver).then(b.created_at.cmp(&a.created_at)));
+    versions.sort_by(|(a, _), (b, _)| Entry::newest_first(a, b));
     let entries: Vec<Value> = versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect();
     let mut one = serde_json::Map::new();
     one.insert(name.to_owned(), Value::Array(entries));
@@ -150,6 +150,8 @@ impl Views {
         Ok(rendered)
     }
 
+    /// A view's document as chunks: head, one fragment per chart (kept, or rendered and kept
+    /// now), tail.
     fn chunks(&mut self, repos: &BTreeMap<String, Vec<Entry>>, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
         let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
         match view {
@@ -170,36 +172,32 @@ impl Views {
                 }
             }
         }
-        let mut fresh = Vec::new();
-        for (name, versions) in &by_name {
-            if !self.fragments.get(*name).is_some_and(|views| views.contains_key(key)) {
+        let head: &'static [u8] = if by_name.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
+        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
+        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
+        for (i, (name, versions)) in by_name.into_iter().enumerate() {
+            let fragment = if let Some(kept) = self.fragments.get(name).and_then(|views| views.get(key)) {
+                Arc::clone(kept)
+            } else {
                 let with_urls = versions
-                    .iter()
+                    .into_iter()
                     .map(|e| {
                         let url = match view {
                             View::Namespace(_) => format!("charts/{}", e.file_name()),
                             View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
                         };
-                        (*e, url)
+                        (e, url)
                     })
                     .collect();
-                fresh.push(((*name).to_owned(), render_fragment(name, with_urls)?));
-            }
-        }
-        let names: Vec<String> = by_name.keys().map(|n| (*n).to_owned()).collect();
-        for (name, fragment) in fresh {
-            self.fragments.entry(name).or_default().insert(key.to_owned(), Arc::new(fragment));
+                let fragment = Arc::new(render_fragment(name, with_urls)?);
+                self.fragments.entry(name.to_owned()).or_default().insert(key.to_owned(), Arc::clone(&fragment));
+                fragment
+            };
+            yaml.push(Arc::clone(&fragment.yaml));
+            json.push(if i == 0 { Arc::clone(&fragment.json) } else { fragment.json_after_comma() });
         }
         if matches!(view, View::Global(_)) {
             self.keep_global_view(key);
-        }
-        let head: &'static [u8] = if names.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
-        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
-        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
-        for (i, name) in names.iter().enumerate() {
-            let f = &self.fragments[name][key];
-            yaml.push(Arc::clone(&f.yaml));
-            json.push(if i == 0 { Arc::clone(&f.json) } else { f.json_after_comma() });
         }
         yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
         json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
