@@ -3,8 +3,8 @@
 // `write` pools) and `CHANGE_LOCK`. Keep every statement valid on both databases.
 
 use registry_core::store::{
-    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, PackSignature, StoreError,
-    StoreResult, UploadSession,
+    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, PackSignature, PackTag,
+    StoreError, StoreResult, UploadSession,
 };
 use registry_core::{Digest, RepoName};
 
@@ -171,20 +171,22 @@ async fn upsert_tag(tx: &mut Tx, repo_id: i64, repo: &RepoName, tag: &str, diges
     record_change(tx, ChangeKind::TagSet, repo.as_str(), Some(digest), Some(tag), now).await
 }
 
-async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<()> {
+/// Whether the repository holds what `reference` names: `Ok(false)` only for a foreign layer it
+/// does not hold (which a manifest may name), `MissingReference` for anything else missing.
+async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<bool> {
     let (sql, digest) = match reference {
-        ManifestRef::Blob(d) => ("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2", d),
+        ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2", d),
         ManifestRef::Manifest(d) => ("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2", d),
     };
     let found: Option<(i32,)> =
         sqlx::query_as(sql).bind(repo_id).bind(digest.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::MissingReference(digest.clone())),
+    match (found, reference) {
+        (Some(_), _) => Ok(true),
+        (None, ManifestRef::ForeignLayer(_)) => Ok(false),
+        (None, _) => Err(StoreError::MissingReference(digest.clone())),
     }
 }
 
-/// Links a blob to a repository (creating both records as needed) inside `tx`.
 /// Queues a notification for each webhook of the repository's namespace that wants `event`,
 /// in the transaction of the change itself (an outbox: no event is lost or invented).
 async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &serde_json::Value, now: Millis) -> StoreResult<()> {
@@ -202,6 +204,7 @@ async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &s
     Ok(())
 }
 
+/// Links a blob to a repository (creating both records as needed) inside `tx`.
 async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, now: Millis) -> StoreResult<()> {
         let repo_id = ensure_repository(tx, repo, now).await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
@@ -311,12 +314,28 @@ impl registry_core::store::MetadataStore for Store {
         Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
     }
 
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()> {
         let now = now_millis();
         let mut tx = begin_write(&self.write).await?;
         let repo_id = ensure_repository(&mut tx, repo, now).await?;
+        let mut held = Vec::with_capacity(manifest.references.len());
         for reference in &manifest.references {
-            check_reference(&mut tx, repo_id, reference).await?;
+            if check_reference(&mut tx, repo_id, reference).await? {
+                held.push(reference);
+            }
         }
         let inserted = sqlx::query(
             "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, size, content, created_at)
@@ -335,9 +354,9 @@ impl registry_core::store::MetadataStore for Store {
         .map_err(db_err)?
         .rows_affected();
         if inserted > 0 {
-            for reference in &manifest.references {
+            for reference in held {
                 let (kind, digest) = match reference {
-                    ManifestRef::Blob(d) => ("blob", d),
+                    ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("blob", d),
                     ManifestRef::Manifest(d) => ("manifest", d),
                 };
                 sqlx::query(
@@ -355,6 +374,19 @@ impl registry_core::store::MetadataStore for Store {
             record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), Some(&manifest.digest), None, now).await?;
         }
         if let Some(pack) = &manifest.pack {
+            // Under an alias the version's record stays; it must be of this very archive.
+            let alias = tag.is_some_and(|t| t != registry_core::version_tag::tag_of(&pack.version));
+            if alias {
+                let held: Option<(String,)> = sqlx::query_as("SELECT archive_digest FROM packs WHERE repository_id = $1 AND version = $2")
+                    .bind(repo_id)
+                    .bind(&pack.version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if let Some((held,)) = held.filter(|(d,)| *d != pack.archive_digest.to_string()) {
+                    return Err(StoreError::VersionHeld { version: pack.version.clone(), archive: parse_digest(&held)? });
+                }
+            }
             sqlx::query(
                 "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind,
                  archive_digest, archive_size, metadata, created_at, signature_blob, signature_key, signature_status)
@@ -363,7 +395,7 @@ impl registry_core::store::MetadataStore for Store {
                  kind = excluded.kind, archive_digest = excluded.archive_digest, archive_size = excluded.archive_size,
                  metadata = excluded.metadata, created_at = excluded.created_at, signature_blob = excluded.signature_blob,
                  signature_key = excluded.signature_key, signature_status = excluded.signature_status
-                 WHERE packs.manifest_digest <> excluded.manifest_digest",
+                 WHERE packs.manifest_digest <> excluded.manifest_digest AND $15",
             )
             .bind(repo_id)
             .bind(manifest.digest.to_string())
@@ -379,6 +411,7 @@ impl registry_core::store::MetadataStore for Store {
             .bind(pack.signature.as_ref().map(|s| s.blob.to_string()))
             .bind(pack.signature.as_ref().map(|s| s.key_id.clone()))
             .bind(pack.signature.as_ref().map(|s| s.status.clone()))
+            .bind(!alias)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -616,6 +649,27 @@ impl registry_core::store::MetadataStore for Store {
         }
         .map_err(db_err)?;
         rows.into_iter().map(pack_record).collect()
+    }
+
+    async fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>> {
+        macro_rules! select {
+            ($filter:literal) => {
+                concat!(
+                    "SELECT p.repository, p.version, t.name FROM packs p
+                     JOIN manifest_refs mr ON mr.repository_id = p.repository_id AND mr.ref_digest = p.archive_digest
+                     JOIN tags t ON t.repository_id = p.repository_id AND t.manifest_digest = mr.manifest_digest WHERE ",
+                    $filter,
+                    " ORDER BY p.repository, t.name"
+                )
+            };
+        }
+        // Two statements, not `$1 IS NULL OR ...`: the planner uses the index only for an equality.
+        let query = match repository {
+            Some(repository) => sqlx::query_as(select!("p.repository = $1")).bind(repository),
+            None => sqlx::query_as(select!("p.namespace = $1")).bind(namespace),
+        };
+        let rows: Vec<(String, String, String)> = query.fetch_all(&self.read).await.map_err(db_err)?;
+        Ok(rows.into_iter().map(|(repository, version, tag)| PackTag { repository, version, tag }).collect())
     }
 
     async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>> {
