@@ -11,17 +11,22 @@ async fn status_and_code(r: reqwest::Response) -> (u16, String) {
     (status, error_code(r).await)
 }
 
+/// GET, HEAD and DELETE of `path` all answer 404 with `code`.
+async fn unknown_everywhere(oci: &Oci, path: &str, code: &str) {
+    let url = oci.url(path);
+    let r = oci.http.get(&url).send().await.unwrap();
+    assert_eq!(status_and_code(r).await, (404, code.to_owned()), "GET {path}");
+    assert_eq!(oci.http.head(&url).send().await.unwrap().status(), 404, "HEAD {path}");
+    let r = oci.http.delete(&url).send().await.unwrap();
+    assert_eq!(status_and_code(r).await, (404, code.to_owned()), "DELETE {path}");
+}
+
 async fn unknown_references(oci: &Oci) {
     let (_, md) = oci.push_image("acme/refs", "1.0.0", b"refs layer").await;
     let md512 = format!("sha512:{}", "0".repeat(128));
     // Reads and deletes of references that cannot exist: unknown, like an absent tag.
     for reference in [".INVALID_MANIFEST_NAME", "-dash", "sha256:baddigeststring", "md5:d41d8cd98f00b204e9800998ecf8427e", "9.9.9", md512.as_str()] {
-        let url = oci.url(&format!("/v2/acme/refs/manifests/{reference}"));
-        let r = oci.http.get(&url).send().await.unwrap();
-        assert_eq!(status_and_code(r).await, (404, "MANIFEST_UNKNOWN".into()), "GET {reference}");
-        assert_eq!(oci.http.head(&url).send().await.unwrap().status(), 404, "HEAD {reference}");
-        let r = oci.http.delete(&url).send().await.unwrap();
-        assert_eq!(status_and_code(r).await, (404, "MANIFEST_UNKNOWN".into()), "DELETE {reference}");
+        unknown_everywhere(oci, &format!("/v2/acme/refs/manifests/{reference}"), "MANIFEST_UNKNOWN").await;
     }
     // A PUT is still held to the grammar.
     let (manifest, _) = oci.push_image("acme/refs", "1.0.1", b"refs layer").await;
@@ -31,12 +36,7 @@ async fn unknown_references(oci: &Oci) {
     assert_eq!(status_and_code(r).await, (400, "DIGEST_INVALID".into()));
     // Blobs of a known algorithm that are not stored: unknown.
     for d in [digest(b"never pushed"), digest512(b"never pushed")] {
-        let url = oci.url(&format!("/v2/acme/refs/blobs/{d}"));
-        let r = oci.http.get(&url).send().await.unwrap();
-        assert_eq!(status_and_code(r).await, (404, "BLOB_UNKNOWN".into()), "GET {d}");
-        assert_eq!(oci.http.head(&url).send().await.unwrap().status(), 404, "HEAD {d}");
-        let r = oci.http.delete(&url).send().await.unwrap();
-        assert_eq!(status_and_code(r).await, (404, "BLOB_UNKNOWN".into()), "DELETE {d}");
+        unknown_everywhere(oci, &format!("/v2/acme/refs/blobs/{d}"), "BLOB_UNKNOWN").await;
     }
     // An algorithm the registry does not compute: refused, naming the ones it does.
     let md5 = "md5:d41d8cd98f00b204e9800998ecf8427e";
@@ -88,8 +88,8 @@ async fn sha512_end_to_end(oci: &Oci) {
     let post_put = b"posted, then put".to_vec();
     assert_eq!(oci.push_blob_as(repo, &post_put, &digest512(&post_put)).await, digest512(&post_put));
     let chunked: Vec<u8> = (0..300_000u32).map(|i| u8::try_from(i % 253).unwrap()).collect();
-    let (a, b) = chunked.split_at(123_457);
-    let r = chunked_upload(oci, repo, "", &[a, b], true, &digest512(&chunked)).await;
+    let (first, second) = chunked.split_at(123_457);
+    let r = chunked_upload(oci, repo, "", &[first, second], true, &digest512(&chunked)).await;
     assert_eq!((r.status().as_u16(), r.headers()["docker-content-digest"].to_str().unwrap()), (201, digest512(&chunked).as_str()));
     let streamed = b"streamed in one PATCH without a range".to_vec();
     let r = chunked_upload(oci, repo, "?digest-algorithm=sha512", &[&streamed], false, &digest512(&streamed)).await;

@@ -186,7 +186,7 @@ fn files_under(dir: &Path) -> std::collections::BTreeSet<String> {
     out
 }
 
-/// POST, PATCHes of `chunk` bytes with `Content-Range`, then the closing PUT with `d`.
+/// POST, `PATCH`es of `chunk` bytes with `Content-Range`, then the closing PUT with `d`.
 async fn push_in_chunks(oci: &Oci, repo: &str, data: &[u8], chunk: usize, d: &str) -> reqwest::Response {
     let r = oci.http.post(oci.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
     let mut location = oci.location(&r);
