@@ -11,7 +11,8 @@ pub mod name;
 pub mod pack;
 pub mod reference;
 pub mod store;
+pub mod version_tag;
 
-pub use digest::{Digest, DigestError, Sha256Hasher};
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use name::{NameError, RepoName};
 pub use reference::{Reference, ReferenceError};

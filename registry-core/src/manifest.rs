@@ -16,6 +16,15 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 /// The media type of an empty config (`{}`) used by artifacts without one.
 pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
+/// Layer types whose bytes may live outside the registry (at the descriptor's `urls`): OCI's
+/// non-distributable layers and Docker's foreign layers.
+pub const NON_DISTRIBUTABLE_LAYERS: [&str; 4] = [
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+];
+
 /// Largest manifest accepted, as the spec suggests.
 pub const MAX_MANIFEST_SIZE: usize = 4 * 1024 * 1024;
 
@@ -44,6 +53,23 @@ pub struct Descriptor {
     pub annotations: Option<BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<String>>,
+}
+
+impl Descriptor {
+    /// A non-distributable layer that says where its bytes are: the registry need not hold it.
+    /// Its URLs must be `http(s)`; a non-distributable type without URLs is an ordinary layer.
+    fn foreign(&self) -> Result<bool, ManifestError> {
+        let urls = self.urls.as_deref().unwrap_or_default();
+        if !NON_DISTRIBUTABLE_LAYERS.contains(&self.media_type.as_str()) || urls.is_empty() {
+            return Ok(false);
+        }
+        if let Some(bad) = urls.iter().find(|u| !(u.starts_with("https://") || u.starts_with("http://")) || u.contains(char::is_whitespace)) {
+            return Err(ManifestError::Invalid(format!("layer {} has URL `{bad}`, which is not an http(s) URL", self.digest)));
+        }
+        Ok(true)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,7 +148,10 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<ParsedManifest, 
         let doc_layers = doc.layers.ok_or_else(|| ManifestError::Invalid("`layers` is required".into()))?;
         config_media_type = Some(config.media_type.clone());
         references.push(ManifestRef::Blob(config.digest));
-        references.extend(doc_layers.iter().map(|d| ManifestRef::Blob(d.digest.clone())));
+        for layer in &doc_layers {
+            let digest = layer.digest.clone();
+            references.push(if layer.foreign()? { ManifestRef::ForeignLayer(digest) } else { ManifestRef::Blob(digest) });
+        }
         layers = doc_layers;
     }
     references.dedup();
@@ -189,6 +218,39 @@ mod tests {
         let m = parse(body.as_bytes(), Some(OCI_MANIFEST)).unwrap();
         assert_eq!(m.subject, Some(d("subject")));
         assert_eq!(m.effective_artifact_type(), Some("application/x-sig"));
+    }
+
+    #[test]
+    fn non_distributable_layers_with_urls_are_foreign() {
+        let layer = |media_type: &str, urls: &str| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{}","size":2}},
+                "layers":[{{"mediaType":"{media_type}","digest":"{}","size":10{urls}}}]}}"#,
+                d("config"),
+                d("layer")
+            )
+        };
+        let with_urls = r#","urls":["https://store.example.com/blobs/x"]"#;
+        for media_type in NON_DISTRIBUTABLE_LAYERS {
+            let m = parse(layer(media_type, with_urls).as_bytes(), None).unwrap();
+            assert_eq!(m.references, [ManifestRef::Blob(d("config")), ManifestRef::ForeignLayer(d("layer"))], "{media_type}");
+            // Without URLs there is nowhere else to fetch it from: the registry must hold it.
+            let m = parse(layer(media_type, "").as_bytes(), None).unwrap();
+            assert_eq!(m.references[1], ManifestRef::Blob(d("layer")));
+        }
+        // URLs on an ordinary layer change nothing.
+        let m = parse(layer("application/vnd.oci.image.layer.v1.tar", with_urls).as_bytes(), None).unwrap();
+        assert_eq!(m.references[1], ManifestRef::Blob(d("layer")));
+        let bad = layer(NON_DISTRIBUTABLE_LAYERS[0], r#","urls":["file:///etc/passwd"]"#);
+        assert!(matches!(parse(bad.as_bytes(), None), Err(ManifestError::Invalid(_))));
+    }
+
+    #[test]
+    fn sha512_descriptors() {
+        let config = Digest::compute(crate::Algorithm::Sha512, b"config");
+        let body = helm_manifest().replace(&d("config").to_string(), &config.to_string());
+        let m = parse(body.as_bytes(), None).unwrap();
+        assert_eq!(m.references[0], ManifestRef::Blob(config));
     }
 
     #[test]

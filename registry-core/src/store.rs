@@ -14,6 +14,9 @@ pub enum StoreError {
     MissingReference(Digest),
     #[error("manifest {0} is unknown in this repository")]
     ManifestUnknown(Digest),
+    /// A pack pushed under an alias tag while its version is another archive.
+    #[error("version {version} is already the archive {archive}: an alias tag must name a manifest of that archive (push a changed pack under its version)")]
+    VersionHeld { version: String, archive: Digest },
     #[error("upload session {0} is unknown")]
     UploadUnknown(String),
     #[error("upload session {id} is at offset {actual}, not {expected}")]
@@ -41,6 +44,8 @@ pub struct BlobLink {
 pub enum ManifestRef {
     Blob(Digest),
     Manifest(Digest),
+    /// A non-distributable layer with URLs: kept when the repository holds it, not required.
+    ForeignLayer(Digest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +83,14 @@ pub struct PackSignature {
     pub key_id: String,
     /// `verified`, `unverified` (no trusted key with that id) or `invalid`.
     pub status: String,
+}
+
+/// A tag pointing at a manifest of a pack version's archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackTag {
+    pub repository: String,
+    pub version: String,
+    pub tag: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,9 +198,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     /// A blob known anywhere in the registry (for cross-repository mounts and GC).
     async fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>>;
+    /// Repositories linking a blob, in lexical order, at most `limit` (for mounts without `from`).
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>>;
 
     /// Stores a manifest and, optionally, points `tag` at it, in one transaction. Fails with
     /// `MissingReference` when a referenced blob or child manifest is not in the repository.
+    /// A pack tagged with other than its version (an alias, see `version_tag`) keeps the record
+    /// of that version, and fails with `VersionHeld` when that record is of another archive.
     async fn put_manifest(
         &self,
         repo: &RepoName,
@@ -237,6 +254,9 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Pack versions, of one repository or of every repository, ordered by repository.
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
+    /// The tags pointing at manifests of pack versions' archives, of one repository or of
+    /// every repository of a namespace, by repository and tag.
+    async fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>>;
     /// One version of a repository's pack.
     async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>>;
     /// Records a pack version's signature (and a change, so views follow). Returns false when

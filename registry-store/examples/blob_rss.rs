@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use registry_core::Sha256Hasher;
+use registry_core::{Algorithm, Hasher};
 use registry_core::blob::BlobStore;
 use registry_store::{ObjectBlobStore, S3Options, StorageUrl};
 
@@ -56,7 +56,7 @@ async fn main() {
 
     let started = Instant::now();
     let mut read = store.get(&info.digest, None).await.expect("read").stream;
-    let mut hasher = Sha256Hasher::new();
+    let mut hasher = Hasher::new(Algorithm::Sha256);
     while let Some(c) = read.next().await {
         hasher.update(&c.expect("read chunk"));
     }

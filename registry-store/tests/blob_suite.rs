@@ -155,7 +155,7 @@ async fn upload_parts_concatenate_in_order(store: ObjectBlobStore) {
     assert!(matches!(err, BlobError::Input(_)));
     let info = store.put(store.upload_parts(&id, &parts), None).await.unwrap();
     assert_eq!(info.size, 6 * MIB + 4);
-    let mut expected = registry_core::Sha256Hasher::new();
+    let mut expected = registry_core::Hasher::new(registry_core::Algorithm::Sha256);
     let mut first = generated(5, 6 * MIB, None);
     while let Some(c) = futures::StreamExt::next(&mut first).await {
         expected.update(&c.unwrap());

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use sherpack_test_support::bench::{Load, client, load};
-use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::oci::{Oci, digest, digest512};
 use sherpack_test_support::peers::Distribution;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -28,13 +28,18 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// POST then PUT, the way helm uploads.
 async fn upload(http: &reqwest::Client, base: &str, repo: &str, data: Vec<u8>) {
     let d = digest(&data);
+    assert_eq!(upload_as(http, base, repo, data, &d).await, 201, "upload to {base}");
+}
+
+/// POST then PUT under the digest `d`; the final status.
+async fn upload_as(http: &reqwest::Client, base: &str, repo: &str, data: Vec<u8>, d: &str) -> u16 {
     let r = http.post(format!("{base}/v2/{repo}/blobs/uploads/")).send().await.unwrap();
     assert_eq!(r.status(), 202);
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     let loc = if loc.starts_with("http") { loc } else { format!("{base}{loc}") };
     let sep = if loc.contains('?') { '&' } else { '?' };
     let r = http.put(format!("{loc}{sep}digest={d}")).body(data).send().await.unwrap();
-    assert_eq!(r.status(), 201, "upload to {base}");
+    r.status().as_u16()
 }
 
 async fn manifest_load(base: &str, concurrency: usize, seconds: u64) -> Load {
@@ -124,6 +129,8 @@ struct Results {
     get1: f64,
     get8: f64,
     upload100: f64,
+    /// `None` when the server refused sha512.
+    upload100_sha512: Option<f64>,
     small_seq: f64,
     small_c16: f64,
     helm_ms: f64,
@@ -139,6 +146,13 @@ async fn run_suite(base: &str, pid: u32, helm_home: &Path, archive: &Path, secon
     upload(&client(), base, "bench/app", big).await;
     #[allow(clippy::cast_precision_loss)]
     let upload100 = 100.0 / t.elapsed().as_secs_f64();
+    // The same size under sha512 (other bytes, so nothing is deduplicated).
+    let big512: Vec<u8> = (0..100 * MIB).map(|i| u8::try_from(i % 241).unwrap()).collect();
+    let d512 = digest512(&big512);
+    let t = Instant::now();
+    let status = upload_as(&client(), base, "bench/app", big512, &d512).await;
+    #[allow(clippy::cast_precision_loss)]
+    let upload100_sha512 = (status == 201).then(|| 100.0 / t.elapsed().as_secs_f64());
     let mut manifest = Vec::new();
     for c in [1, 16, 64] {
         manifest.push(manifest_load(base, c, seconds).await);
@@ -152,7 +166,7 @@ async fn run_suite(base: &str, pid: u32, helm_home: &Path, archive: &Path, secon
         helm.push(helm_push_pull(base, helm_home, archive, round));
     }
     helm.sort_by(f64::total_cmp);
-    Results { manifest, get1, get8, upload100, small_seq, small_c16, helm_ms: helm[1], rss: peak_rss_mib(pid) }
+    Results { manifest, get1, get8, upload100, upload100_sha512, small_seq, small_c16, helm_ms: helm[1], rss: peak_rss_mib(pid) }
 }
 
 /// Peak RSS of a fresh server while 1 GiB goes in and comes back out.
@@ -218,6 +232,11 @@ async fn main() {
     row("100 MiB blob GET, 1 stream, median of 5, MiB/s", o.get1, t.get1);
     row("100 MiB blob GET, 8 streams, median of 5, MiB/s", o.get8, t.get8);
     row("100 MiB blob upload (POST+PUT), MiB/s", o.upload100, t.upload100);
+    match (o.upload100_sha512, t.upload100_sha512) {
+        (Some(a), Some(b)) => row("100 MiB blob upload (POST+PUT), sha512, MiB/s", a, b),
+        (Some(a), None) => println!("| 100 MiB blob upload (POST+PUT), sha512, MiB/s | {a:.1} | refused | |"),
+        (None, _) => println!("| 100 MiB blob upload (POST+PUT), sha512, MiB/s | refused | | |"),
+    }
     row("500 small blob uploads, sequential, blobs/s", o.small_seq, t.small_seq);
     row("500 small blob uploads, c=16, blobs/s", o.small_c16, t.small_c16);
     row("helm 4 push + pull, median of 3, ms", o.helm_ms, t.helm_ms);

@@ -14,3 +14,30 @@ pub mod server;
 pub mod signing;
 pub mod tls;
 pub mod tools;
+
+/// Runs each async `fn(&Oci)` as two tests: on a fresh server backed by `SQLite` (module
+/// `sqlite`), and on one backed by a fresh Postgres database (module `postgres`).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   let server = $crate::server::ServerProcess::start(Default::default());
+                   super::$name(&$crate::oci::Oci::new(&server.url)).await;
+               } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   $crate::postgres::PgDatabase::with(|url| async move {
+                       let server = $crate::server::ServerProcess::start($crate::server::ServerOptions {
+                           args: vec!["--database-url".into(), url],
+                           ..Default::default()
+                       });
+                       super::$name(&$crate::oci::Oci::new(&server.url)).await;
+                   }).await;
+               } )*
+        }
+    };
+}

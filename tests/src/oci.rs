@@ -12,6 +12,11 @@ pub fn digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
+#[must_use]
+pub fn digest512(data: &[u8]) -> String {
+    format!("sha512:{}", hex::encode(sha2::Sha512::digest(data)))
+}
+
 pub struct Oci {
     pub base: String,
     pub http: Client,
@@ -48,7 +53,12 @@ impl Oci {
     /// Uploads a blob with POST then PUT (every registry supports that; single-POST monolithic
     /// uploads are optional in the spec and distribution 2.8 lacks them).
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
-        let d = digest(data);
+        self.push_blob_as(repo, data, &digest(data)).await
+    }
+
+    /// [`push_blob`](Self::push_blob) under a digest of the caller's choice (another algorithm).
+    pub async fn push_blob_as(&self, repo: &str, data: &[u8], d: &str) -> String {
+        let d = d.to_owned();
         let r = self.http.post(self.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
         assert_eq!(r.status(), 202, "upload start in {repo}");
         let location = self.location(&r);

@@ -12,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sherpack_test_support::auth::{Cred, Tenants};
 use sherpack_test_support::fixtures::{sherpack_archive, upload_chart_blobs};
-use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::oci::{OCI_MANIFEST, Oci, digest, digest512};
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::{ServerOptions, ServerProcess, workspace_binary};
 
@@ -92,6 +92,38 @@ async fn gc_removes_only_what_nothing_references() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), &kept[..]);
     let again = gc(&cwd, &[], &["--grace", "0s"]);
     assert_eq!((again["blobs"].as_u64(), again["orphan_objects"].as_u64()), (Some(0), Some(0)), "{again}");
+}
+
+#[tokio::test]
+async fn gc_collects_sha512_blobs_like_any_other() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    let (layer, lonely) = (b"a sha512 layer".to_vec(), b"a sha512 blob nothing names".to_vec());
+    let config = oci.push_blob_as("team/five", b"{}", &digest512(b"{}")).await;
+    let layer_digest = oci.push_blob_as("team/five", &layer, &digest512(&layer)).await;
+    oci.push_blob_as("team/five", &lonely, &digest512(&lonely)).await;
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2 },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len() }],
+    }))
+    .unwrap();
+    assert_eq!(oci.put_manifest("team/five", &digest512(&manifest), OCI_MANIFEST, &manifest).await.status(), 201);
+    // A sha512 object no record names, as a crash leaves it.
+    let orphan = digest512(b"written, never recorded");
+    let orphan_path = server.cwd.join(format!("data/blobs/blobs/sha512/{}/{}", &orphan[7..9], &orphan[7..]));
+    std::fs::create_dir_all(orphan_path.parent().unwrap()).unwrap();
+    std::fs::write(&orphan_path, b"written, never recorded").unwrap();
+    set_old(&orphan_path);
+
+    let report = gc(&server.cwd, &[], &["--grace", "0s"]);
+    assert_eq!((report["blobs"].as_u64(), report["orphan_objects"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(report["blob_bytes"].as_u64(), Some(lonely.len() as u64));
+    assert!(!orphan_path.exists());
+    assert_eq!(blob_status(&oci, "team/five", &digest512(&lonely)).await, 404);
+    let r = oci.http.get(oci.url(&format!("/v2/team/five/blobs/{layer_digest}"))).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), &layer[..], "the referenced sha512 layer is whole");
+    assert_eq!(blob_status(&oci, "team/five", &config).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -207,6 +239,9 @@ async fn retention_keeps_the_newest_versions_and_quotas_refuse_pushes() {
     assert_eq!(body["errors"][0]["code"], "DENIED");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("quota exceeded: namespace team"), "{body}");
     assert_eq!(blob_status(&oci, "team/web", &digest(&big)).await, 404);
+    let r = oci.http.post(oci.url(&format!("/v2/team/web/blobs/uploads/?digest={}", digest512(&big)))).body(big.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 403, "in sha512 as well");
+    assert_eq!(blob_status(&oci, "team/web", &digest512(&big)).await, 404);
     // Other namespaces are not affected.
     let otto = Oci::with_basic(&t.server.url, "otto", sherpack_test_support::auth::PASSWORD);
     let r = otto.http.post(otto.url(&format!("/v2/other/x/blobs/uploads/?digest={}", digest(&big)))).body(big.clone()).send().await.unwrap();

@@ -187,7 +187,7 @@ async fn bad_packs_are_refused_with_the_reason_and_nothing_stored() {
         ("invalid YAML", "1.0.0", tar_gz(&[("web/Chart.yaml", b"name: [unclosed")]), "Chart.yaml is not valid"),
         ("invalid semver", "one", tar_gz(&[("web/Chart.yaml", b"apiVersion: v2\nname: web\nversion: one\n")]), "not a semantic version"),
         ("name mismatch", "1.0.0", tar_gz(&[("other/Chart.yaml", b"apiVersion: v2\nname: other\nversion: 1.0.0\n")]), "the repository is"),
-        ("tag mismatch", "2.0.0", tar_gz(&[("web/Chart.yaml", CHART)]), "but the tag is 2.0.0"),
+        ("tag mismatch", "2.0.0", tar_gz(&[("web/Chart.yaml", CHART)]), "the tag 2.0.0 is a version and the pack's version is 1.0.0"),
         ("tarball bomb", "1.0.0", bomb, "unpacks to more than"),
         ("dot-dot path", "1.0.0", tar_gz(&[("web/Chart.yaml", CHART), ("../evil", b"x")]), "unsafe path"),
         ("absolute path", "1.0.0", tar_gz(&[("/etc/evil", b"x"), ("web/Chart.yaml", CHART)]), "unsafe path"),

@@ -101,3 +101,62 @@ async fn a_push_made_like_the_upstream_sherpack_client() {
     let r = oci.http.get(oci.url(&format!("/v2/acme/webapp/blobs/{layer}"))).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap(), archive);
 }
+
+/// A chart re-tagged by skopeo (bytes kept) and by the ORAS SDK (re-serialised): both tags are
+/// aliases of version 0.1.0, which stays one index entry; helm pulls the version, and (helm
+/// takes only versions for tags: `--version stable` is "improper constraint") the manifest each
+/// alias names, by its digest. The archive comes back byte for byte every time.
+async fn chart_aliases_through_clients(server: &ServerProcess) {
+    let helm = tools::helm();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let host = host(server);
+    let archive = package_chart(&helm, home, &["0.1.0"]).pop().unwrap();
+    run_ok(helm_command(&helm, home).arg("push").arg(&archive).args([&format!("oci://{host}/acme"), "--plain-http"]));
+    let skopeo = tools::system("skopeo");
+    let image = |tag: &str| format!("docker://{host}/acme/mychart:{tag}");
+    run_ok(Command::new(&skopeo).args(["copy", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false", &image("0.1.0"), &image("stable")]));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/oras_tag.py");
+    let out = run_ok(Command::new(tools::oras_python()).arg(script).args([&host, "acme/mychart", "0.1.0", "prod"]));
+    let oras_digest = stdout(&out).trim().to_owned();
+
+    let oci = Oci::new(&server.url);
+    let tags: serde_json::Value = oci.http.get(oci.url("/v2/acme/mychart/tags/list")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["0.1.0", "prod", "stable"]));
+    let index: serde_json::Value = oci.http.get(oci.url("/acme/index.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(index["entries"]["mychart"].as_array().unwrap().len(), 1, "{index}");
+    let api: serde_json::Value = oci.http.get(oci.url("/api/acme/charts/mychart/0.1.0")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(api["aliases"], serde_json::json!(["prod", "stable"]));
+
+    let pushed = std::fs::read(&archive).unwrap();
+    let pulled = |dir: &str, reference: &[&str]| {
+        std::fs::create_dir(home.join(dir)).unwrap();
+        run_ok(helm_command(&helm, home).args(["pull"]).args(reference).args(["--plain-http", "-d", dir]));
+        let file = std::fs::read_dir(home.join(dir)).unwrap().next().unwrap().unwrap().path();
+        std::fs::read(file).unwrap()
+    };
+    let chart = format!("oci://{host}/acme/mychart");
+    assert_eq!(pulled("by-version", &[&chart, "--version", "0.1.0"]), pushed);
+    for alias in ["stable", "prod"] {
+        let r = oci.http.head(oci.url(&format!("/v2/acme/mychart/manifests/{alias}"))).header("accept", "application/vnd.oci.image.manifest.v1+json").send().await.unwrap();
+        let d = r.headers()["docker-content-digest"].to_str().unwrap().to_owned();
+        if alias == "prod" {
+            assert_eq!(d, oras_digest);
+        }
+        assert_eq!(pulled(&format!("by-{alias}"), &[&format!("{chart}@{d}")]), pushed, "{alias}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_aliases_through_skopeo_oras_and_helm_on_sqlite() {
+    chart_aliases_through_clients(&ServerProcess::start(ServerOptions::default())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_aliases_through_skopeo_oras_and_helm_on_postgres() {
+    sherpack_test_support::postgres::PgDatabase::with(|url| async move {
+        let server = ServerProcess::start(ServerOptions { args: vec!["--database-url".into(), url], ..ServerOptions::default() });
+        chart_aliases_through_clients(&server).await;
+    })
+    .await;
+}

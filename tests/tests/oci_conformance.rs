@@ -3,33 +3,8 @@
 //! `SQLite` and on Postgres.
 
 use sherpack_test_support::oci::{OCI_INDEX, OCI_MANIFEST, Oci, digest, error_code, raw_head, raw_request};
-use sherpack_test_support::postgres::PgDatabase;
+use sherpack_test_support::on_both_databases;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
-
-/// Runs a workflow on a fresh server backed by `SQLite`, and on one backed by a fresh Postgres.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() {
-                   let server = sherpack_test_support::server::ServerProcess::start(Default::default());
-                   super::$name(&sherpack_test_support::oci::Oci::new(&server.url)).await;
-               } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() {
-                   super::PgDatabase::with(|url| async move {
-                       let server = super::ServerProcess::start(super::ServerOptions {
-                           args: vec!["--database-url".into(), url],
-                           ..Default::default()
-                       });
-                       super::$name(&sherpack_test_support::oci::Oci::new(&server.url)).await;
-                   }).await;
-               } )*
-        }
-    };
-}
 
 async fn pull(oci: &Oci) {
     let (manifest, manifest_digest) = oci.push_image("acme/app", "1.0.0", b"layer bytes").await;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use sherpack_test_support::oci::{Oci, digest};
+use sherpack_test_support::oci::{Oci, digest, digest512, error_code};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use tokio::io::AsyncWriteExt;
 
@@ -167,4 +167,64 @@ async fn racing_chunks_for_one_offset_keep_exactly_one() {
         let got = oci.http.get(oci.url(&format!("/v2/acme/race/blobs/{d}"))).send().await.unwrap().bytes().await.unwrap();
         assert_eq!(got, bodies[winner], "the kept chunk's bytes, not the loser's");
     }
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.insert(path.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// POST, `PATCH`es of `chunk` bytes with `Content-Range`, then the closing PUT with `d`.
+async fn push_in_chunks(oci: &Oci, repo: &str, data: &[u8], chunk: usize, d: &str) -> reqwest::Response {
+    let r = oci.http.post(oci.url(&format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+    let mut location = oci.location(&r);
+    for (i, part) in data.chunks(chunk).enumerate() {
+        let start = i * chunk;
+        let r = oci.http.patch(&location).header("content-range", format!("{start}-{}", start + part.len() - 1)).body(part.to_vec()).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        location = oci.location(&r);
+    }
+    oci.http.put(format!("{location}?digest={d}")).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_100_mib_sha512_blob_in_chunks() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let oci = Oci::new(&server.url);
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let data: Vec<u8> = (0..100 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        })
+        .collect();
+    let d = digest512(&data);
+    let r = push_in_chunks(&oci, "acme/big", &data, 8 * 1024 * 1024 + 13, &d).await;
+    assert_eq!((r.status().as_u16(), r.headers()["docker-content-digest"].to_str().unwrap()), (201, d.as_str()));
+    let pulled = oci.http.get(oci.url(&format!("/v2/acme/big/blobs/{d}"))).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(pulled.len(), data.len());
+    assert!(pulled == data, "the pull is byte-identical");
+
+    // The same bytes announced under a sha512 they do not have: refused, and nothing stored.
+    let storage = server.cwd.join("data/blobs");
+    let before = files_under(&storage);
+    let wrong = digest512(b"not these bytes");
+    let r = push_in_chunks(&oci, "acme/big", &data, 8 * 1024 * 1024 + 13, &wrong).await;
+    assert_eq!((r.status().as_u16(), error_code(r).await.as_str()), (400, "DIGEST_INVALID"));
+    assert_eq!(oci.http.head(oci.url(&format!("/v2/acme/big/blobs/{wrong}"))).send().await.unwrap().status(), 404);
+    assert_eq!(files_under(&storage), before, "no object left behind");
 }

@@ -14,7 +14,7 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
 use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream, Staged, StoredKind, StoredObject};
-use registry_core::{Digest, Sha256Hasher};
+use registry_core::{Algorithm, Digest, Hasher};
 use tokio::io::AsyncWriteExt;
 
 mod url;
@@ -73,7 +73,7 @@ impl ObjectBlobStore {
         self.prefix
             .clone()
             .join("blobs")
-            .join(digest.algorithm())
+            .join(digest.algorithm().as_str())
             .join(&hex[..2])
             .join(hex)
     }
@@ -93,12 +93,12 @@ impl ObjectBlobStore {
             .join(uuid::Uuid::new_v4().to_string())
     }
 
-    /// Writes a stream to `path`, hashing it; aborts the write on any error.
-    async fn write_hashed(&self, path: &Path, mut data: ByteStream) -> Result<BlobInfo, BlobError> {
+    /// Writes a stream to `path`, hashing it in `algorithm`; aborts the write on any error.
+    async fn write_hashed(&self, path: &Path, mut data: ByteStream, algorithm: Algorithm) -> Result<BlobInfo, BlobError> {
         let mut writer =
             BufWriter::with_capacity(Arc::clone(&self.store), path.clone(), self.part_size)
                 .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
-        let mut hasher = Sha256Hasher::new();
+        let mut hasher = Hasher::new(algorithm);
         let result = async {
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(BlobError::Input)?;
@@ -163,7 +163,8 @@ fn file_stream(file: std::fs::File, range: &Range<u64>) -> ByteStream {
 impl BlobStore for ObjectBlobStore {
     async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError> {
         let temp = self.temp_path();
-        let info = self.write_hashed(&temp, data).await?;
+        let algorithm = expected.map_or(Algorithm::Sha256, Digest::algorithm);
+        let info = self.write_hashed(&temp, data, algorithm).await?;
         if let Some(expected) = expected.filter(|e| **e != info.digest) {
             self.remove_temp(&temp).await;
             return Err(BlobError::DigestMismatch {
@@ -280,7 +281,7 @@ impl BlobStore for ObjectBlobStore {
     }
 
     async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError> {
-        Ok(self.write_hashed(&self.part_path(upload, part), data).await?.size)
+        Ok(self.write_hashed(&self.part_path(upload, part), data, Algorithm::Sha256).await?.size)
     }
 
     fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream {

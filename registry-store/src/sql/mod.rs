@@ -28,14 +28,21 @@ fn blob_stripe(digest: &registry_core::Digest) -> std::sync::Arc<tokio::sync::Mu
     const STRIPES: usize = 8;
     static LOCKS: std::sync::LazyLock<Vec<std::sync::Arc<tokio::sync::Mutex<()>>>> =
         std::sync::LazyLock::new(|| (0..STRIPES).map(|_| std::sync::Arc::default()).collect());
-    let index = usize::from_str_radix(&digest.hex()[..2], 16).unwrap_or(0) % STRIPES;
+    let index = usize::from_str_radix(digest.hex().get(..2).unwrap_or_default(), 16).unwrap_or(0) % STRIPES;
     std::sync::Arc::clone(&LOCKS[index])
 }
 
-/// The advisory lock key of a digest: its first 64 bits.
+/// The advisory lock key of a digest: the first 64 bits of its hex (of any algorithm; every
+/// supported one has at least 16 hex digits), the algorithm mixed in so that the same prefix
+/// in sha256 and sha512 names two locks.
 #[allow(clippy::cast_possible_wrap)]
 fn blob_lock_key(digest: &registry_core::Digest) -> i64 {
-    u64::from_str_radix(&digest.hex()[..16], 16).unwrap_or(0) as i64
+    let prefix = u64::from_str_radix(digest.hex().get(..16).unwrap_or_default(), 16).unwrap_or(0);
+    let salt = match digest.algorithm() {
+        registry_core::Algorithm::Sha256 => 0,
+        registry_core::Algorithm::Sha512 => 0x5a5a_5a5a_5a5a_5a5a,
+    };
+    (prefix ^ salt) as i64
 }
 
 fn now_millis() -> i64 {

@@ -79,4 +79,6 @@ impl PgStore {
 
 type Store = PgStore;
 include!("queries.rs");
+include!("pack_queries.rs");
+include!("gc_queries.rs");
 include!("auth_queries.rs");

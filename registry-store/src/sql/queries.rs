@@ -3,8 +3,8 @@
 // `write` pools) and `CHANGE_LOCK`. Keep every statement valid on both databases.
 
 use registry_core::store::{
-    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, PackSignature, StoreError,
-    StoreResult, UploadSession,
+    BlobLink, Change, ChangeKind, ManifestRecord, ManifestRef, Millis, NewManifest, NewPack, PackRecord, PackSignature, PackTag,
+    StoreError, StoreResult, UploadSession,
 };
 use registry_core::{Digest, RepoName};
 
@@ -31,16 +31,6 @@ fn parse_opt_digest(s: Option<String>) -> StoreResult<Option<Digest>> {
     s.as_deref().map(parse_digest).transpose()
 }
 
-/// The condition (on `b`, a `blobs` row; `$1` the cut-off) of a blob garbage collection may
-/// remove: stored before the cut-off, referenced by no manifest, linked nowhere since.
-macro_rules! unreferenced_blob {
-    () => {
-        "b.created_at < $1
-         AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.ref_digest = b.digest AND mr.ref_kind = 'blob')
-         AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest AND rb.created_at >= $1)"
-    };
-}
-
 type ManifestRow = (String, String, Option<String>, Option<String>, i64, Vec<u8>, i64);
 /// Columns of a `ManifestRow`, for `concat!` (sqlx only takes SQL it can see is static).
 macro_rules! manifest_columns {
@@ -64,13 +54,6 @@ fn manifest_from_row(row: ManifestRow) -> StoreResult<ManifestRecord> {
 
 type UploadRow = (String, String, i64, Vec<u8>, i64, i64);
 
-macro_rules! pack_columns {
-    () => {
-        "SELECT repository, namespace, manifest_digest, name, version, kind, archive_digest, archive_size, metadata, created_at,
-         signature_blob, signature_key, signature_status"
-    };
-}
-
 fn upload_from_row(row: UploadRow) -> StoreResult<UploadSession> {
     let (id, repository, received, state, started_at, updated_at) = row;
     Ok(UploadSession {
@@ -80,23 +63,6 @@ fn upload_from_row(row: UploadRow) -> StoreResult<UploadSession> {
         state,
         started_at,
         updated_at,
-    })
-}
-
-type PackRow = (String, String, String, String, String, String, String, i64, String, i64, Option<String>, Option<String>, Option<String>);
-
-fn pack_record(row: PackRow) -> StoreResult<PackRecord> {
-    let (repository, namespace, manifest_digest, name, version, kind, archive_digest, size, metadata, created_at, blob, key, status) = row;
-    let signature = match (blob, key, status) {
-        (Some(blob), Some(key_id), Some(status)) => Some(PackSignature { blob: parse_digest(&blob)?, key_id, status }),
-        _ => None,
-    };
-    Ok(PackRecord {
-        repository,
-        namespace,
-        manifest_digest: parse_digest(&manifest_digest)?,
-        pack: NewPack { name, version, kind, archive_digest: parse_digest(&archive_digest)?, archive_size: from_db(size), metadata, signature },
-        created_at,
     })
 }
 
@@ -171,20 +137,22 @@ async fn upsert_tag(tx: &mut Tx, repo_id: i64, repo: &RepoName, tag: &str, diges
     record_change(tx, ChangeKind::TagSet, repo.as_str(), Some(digest), Some(tag), now).await
 }
 
-async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<()> {
+/// Whether the repository holds what `reference` names: `Ok(false)` only for a foreign layer it
+/// does not hold (which a manifest may name), `MissingReference` for anything else missing.
+async fn check_reference(tx: &mut Tx, repo_id: i64, reference: &ManifestRef) -> StoreResult<bool> {
     let (sql, digest) = match reference {
-        ManifestRef::Blob(d) => ("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2", d),
+        ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2", d),
         ManifestRef::Manifest(d) => ("SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2", d),
     };
     let found: Option<(i32,)> =
         sqlx::query_as(sql).bind(repo_id).bind(digest.to_string()).fetch_optional(&mut **tx).await.map_err(db_err)?;
-    match found {
-        Some(_) => Ok(()),
-        None => Err(StoreError::MissingReference(digest.clone())),
+    match (found, reference) {
+        (Some(_), _) => Ok(true),
+        (None, ManifestRef::ForeignLayer(_)) => Ok(false),
+        (None, _) => Err(StoreError::MissingReference(digest.clone())),
     }
 }
 
-/// Links a blob to a repository (creating both records as needed) inside `tx`.
 /// Queues a notification for each webhook of the repository's namespace that wants `event`,
 /// in the transaction of the change itself (an outbox: no event is lost or invented).
 async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &serde_json::Value, now: Millis) -> StoreResult<()> {
@@ -202,6 +170,7 @@ async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &s
     Ok(())
 }
 
+/// Links a blob to a repository (creating both records as needed) inside `tx`.
 async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, now: Millis) -> StoreResult<()> {
         let repo_id = ensure_repository(tx, repo, now).await?;
         sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
@@ -311,12 +280,28 @@ impl registry_core::store::MetadataStore for Store {
         Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
     }
 
+    async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT r.name FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()> {
         let now = now_millis();
         let mut tx = begin_write(&self.write).await?;
         let repo_id = ensure_repository(&mut tx, repo, now).await?;
+        let mut held = Vec::with_capacity(manifest.references.len());
         for reference in &manifest.references {
-            check_reference(&mut tx, repo_id, reference).await?;
+            if check_reference(&mut tx, repo_id, reference).await? {
+                held.push(reference);
+            }
         }
         let inserted = sqlx::query(
             "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, size, content, created_at)
@@ -335,9 +320,9 @@ impl registry_core::store::MetadataStore for Store {
         .map_err(db_err)?
         .rows_affected();
         if inserted > 0 {
-            for reference in &manifest.references {
+            for reference in held {
                 let (kind, digest) = match reference {
-                    ManifestRef::Blob(d) => ("blob", d),
+                    ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("blob", d),
                     ManifestRef::Manifest(d) => ("manifest", d),
                 };
                 sqlx::query(
@@ -355,33 +340,7 @@ impl registry_core::store::MetadataStore for Store {
             record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), Some(&manifest.digest), None, now).await?;
         }
         if let Some(pack) = &manifest.pack {
-            sqlx::query(
-                "INSERT INTO packs (repository_id, manifest_digest, repository, namespace, name, version, kind,
-                 archive_digest, archive_size, metadata, created_at, signature_blob, signature_key, signature_status)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-                 ON CONFLICT (repository_id, version) DO UPDATE SET manifest_digest = excluded.manifest_digest,
-                 kind = excluded.kind, archive_digest = excluded.archive_digest, archive_size = excluded.archive_size,
-                 metadata = excluded.metadata, created_at = excluded.created_at, signature_blob = excluded.signature_blob,
-                 signature_key = excluded.signature_key, signature_status = excluded.signature_status
-                 WHERE packs.manifest_digest <> excluded.manifest_digest",
-            )
-            .bind(repo_id)
-            .bind(manifest.digest.to_string())
-            .bind(repo.as_str())
-            .bind(repo.namespace())
-            .bind(&pack.name)
-            .bind(&pack.version)
-            .bind(&pack.kind)
-            .bind(pack.archive_digest.to_string())
-            .bind(to_db(pack.archive_size))
-            .bind(&pack.metadata)
-            .bind(now)
-            .bind(pack.signature.as_ref().map(|s| s.blob.to_string()))
-            .bind(pack.signature.as_ref().map(|s| s.key_id.clone()))
-            .bind(pack.signature.as_ref().map(|s| s.status.clone()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            insert_pack(&mut tx, repo_id, repo, &manifest.digest, pack, tag, now).await?;
         }
         if let Some(tag) = tag {
             upsert_tag(&mut tx, repo_id, repo, tag, &manifest.digest, now).await?;
@@ -605,52 +564,6 @@ impl registry_core::store::MetadataStore for Store {
         rows.into_iter().map(upload_from_row).collect()
     }
 
-    async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
-        // Two statements, not `$1 IS NULL OR ...`: the planner uses the index only for an equality.
-        let rows: Vec<PackRow> = match repository {
-            Some(repository) => sqlx::query_as(concat!(pack_columns!(), " FROM packs WHERE repository = $1 ORDER BY created_at"))
-                .bind(repository)
-                .fetch_all(&self.read)
-                .await,
-            None => sqlx::query_as(concat!(pack_columns!(), " FROM packs ORDER BY repository, created_at")).fetch_all(&self.read).await,
-        }
-        .map_err(db_err)?;
-        rows.into_iter().map(pack_record).collect()
-    }
-
-    async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>> {
-        let row: Option<PackRow> = sqlx::query_as(concat!(pack_columns!(), " FROM packs WHERE repository = $1 AND version = $2"))
-            .bind(repository)
-            .bind(version)
-            .fetch_optional(&self.read)
-            .await
-            .map_err(db_err)?;
-        row.map(pack_record).transpose()
-    }
-
-    async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool> {
-        let now = now_millis();
-        let mut tx = begin_write(&self.write).await?;
-        let updated = sqlx::query(
-            "UPDATE packs SET signature_blob = $3, signature_key = $4, signature_status = $5
-             WHERE repository = $1 AND version = $2",
-        )
-        .bind(repo.as_str())
-        .bind(version)
-        .bind(signature.blob.to_string())
-        .bind(&signature.key_id)
-        .bind(&signature.status)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if updated > 0 {
-            record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), None, Some(version), now).await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(updated > 0)
-    }
-
     async fn changes_since(&self, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
         let rows: Vec<(i64, String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
             "SELECT seq, kind, repository, digest, tag, at FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
@@ -719,58 +632,42 @@ impl registry_core::store::MetadataStore for Store {
         Ok(registry_core::store::BlobGuard(Box::new((local, remote))))
     }
 
-    async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT r.name, m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id
-             WHERE m.created_at < $1
-             AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)
-             AND NOT EXISTS (SELECT 1 FROM manifest_refs mr WHERE mr.repository_id = m.repository_id
-                             AND mr.ref_digest = m.digest AND mr.ref_kind = 'manifest')
-             AND (m.subject IS NULL OR NOT EXISTS (SELECT 1 FROM manifests s WHERE s.repository_id = m.repository_id AND s.digest = m.subject))
-             ORDER BY r.name, m.digest",
-        )
-        .bind(before)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_err)?;
-        rows.into_iter().map(|(repo, d)| Ok((repo, parse_digest(&d)?))).collect()
-    }
-
-    async fn blob_digests(&self) -> StoreResult<Vec<Digest>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT digest FROM blobs").fetch_all(&self.read).await.map_err(db_err)?;
-        rows.iter().map(|(d,)| parse_digest(d)).collect()
-    }
-
-    async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(concat!("SELECT b.digest, b.size FROM blobs b WHERE ", unreferenced_blob!(), " ORDER BY b.digest"))
-            .bind(before)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
-        rows.into_iter().map(|(d, size)| Ok((parse_digest(&d)?, from_db(size)))).collect()
-    }
-
-    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>> {
-        let mut tx = begin_write(&self.write).await?;
-        let row: Option<(i64,)> = sqlx::query_as(concat!("SELECT b.size FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
-            .bind(before)
-            .bind(digest.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let Some((size,)) = row else { return Ok(None) };
-        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
-            sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(Some(from_db(size)))
-    }
-
     async fn request_reindex(&self) -> StoreResult<i64> {
         let mut tx = begin_write(&self.write).await?;
         record_change(&mut tx, ChangeKind::Reindex, "", None, None, now_millis()).await?;
         let (seq,): (Option<i64>,) = sqlx::query_as("SELECT MAX(seq) FROM changes").fetch_one(&mut *tx).await.map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(seq.unwrap_or(0))
+    }
+    async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
+        select_packs(self, repository).await
+    }
+
+    async fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>> {
+        select_pack_tags(self, namespace, repository).await
+    }
+
+    async fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>> {
+        select_pack(self, repository, version).await
+    }
+
+    async fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool> {
+        update_pack_signature(self, repo, version, signature).await
+    }
+
+    async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>> {
+        gc_untagged_manifests(self, before).await
+    }
+
+    async fn blob_digests(&self) -> StoreResult<Vec<Digest>> {
+        gc_blob_digests(self).await
+    }
+
+    async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
+        gc_unreferenced_blobs(self, before).await
+    }
+
+    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>> {
+        gc_remove_unreferenced_blob(self, digest, before).await
     }
 }

@@ -76,4 +76,6 @@ impl SqliteStore {
 
 type Store = SqliteStore;
 include!("queries.rs");
+include!("pack_queries.rs");
+include!("gc_queries.rs");
 include!("auth_queries.rs");

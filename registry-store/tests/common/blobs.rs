@@ -5,7 +5,7 @@ use std::future::Future;
 use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::blob::ByteStream;
-use registry_core::{Digest, Sha256Hasher};
+use registry_core::{Algorithm, Digest, Hasher};
 use registry_store::{ObjectBlobStore, S3Options, StorageUrl};
 
 /// Deterministic pseudo-random bytes (xorshift), so large blobs need no fixture files.
@@ -45,7 +45,7 @@ pub fn generated(seed: u64, size: u64, fail_after: Option<u64>) -> ByteStream {
 
 /// Digest of what `generated(seed, size, None)` yields, computed independently of the store.
 pub async fn generated_digest(seed: u64, size: u64) -> Digest {
-    let mut h = Sha256Hasher::new();
+    let mut h = Hasher::new(Algorithm::Sha256);
     let mut s = generated(seed, size, None);
     while let Some(c) = s.next().await {
         h.update(&c.unwrap());
@@ -54,7 +54,7 @@ pub async fn generated_digest(seed: u64, size: u64) -> Digest {
 }
 
 pub async fn hash_stream(mut s: ByteStream) -> (Digest, u64) {
-    let mut h = Sha256Hasher::new();
+    let mut h = Hasher::new(Algorithm::Sha256);
     while let Some(c) = s.next().await {
         h.update(&c.expect("read"));
     }

@@ -6,6 +6,7 @@ use registry_core::RepoName;
 use registry_core::manifest::ParsedManifest;
 use registry_core::pack::{self, PackMeta};
 use registry_core::store::NewPack;
+use registry_core::version_tag;
 
 use crate::AppState;
 use crate::routes::oci::error::{ErrorCode, OciError};
@@ -18,10 +19,22 @@ pub mod signatures;
 /// The layer type of Helm charts, which the upstream `sherpack` client uses for packs too.
 pub const CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
-/// Helm tags a chart version with `+` written as `_` (tags may not hold `+`).
-#[must_use]
-pub fn tag_of(version: &str) -> String {
-    version.replace('+', "_")
+pub use registry_core::version_tag::tag_of;
+
+/// Alias tags by `(repository, version)`: the tags pointing at a pack version's manifest other
+/// than the version's own, of one repository or of a whole namespace.
+pub async fn aliases(
+    meta: &dyn registry_core::store::MetadataStore,
+    namespace: &str,
+    repository: Option<&str>,
+) -> Result<std::collections::BTreeMap<(String, String), Vec<String>>, registry_core::store::StoreError> {
+    let mut out: std::collections::BTreeMap<(String, String), Vec<String>> = std::collections::BTreeMap::new();
+    for t in meta.pack_tags(namespace, repository).await? {
+        if version_tag::role(&t.tag, &t.version) != version_tag::TagRole::Version {
+            out.entry((t.repository, t.version)).or_default().push(t.tag);
+        }
+    }
+    Ok(out)
 }
 
 fn invalid(message: String) -> OciError {
@@ -29,8 +42,9 @@ fn invalid(message: String) -> OciError {
 }
 
 /// Reads the pack a manifest carries, if it has a chart layer: checks the archive, that its
-/// name is the repository's last path segment and its version the tag. Refusals are
-/// `MANIFEST_INVALID` saying which check failed.
+/// name is the repository's last path segment and that the tag is its version or no version
+/// at all (an alias, see `registry_core::version_tag`). Refusals are `MANIFEST_INVALID` saying
+/// which check failed.
 pub async fn extract(
     state: &AppState,
     repo: &RepoName,
@@ -73,9 +87,13 @@ pub async fn extract(
         return Err(invalid(format!("the pack is named {}, but the repository is {repo}", meta.name)));
     }
     if let Some(tag) = tag
-        && tag != tag_of(&meta.version)
+        && version_tag::role(tag, &meta.version) == version_tag::TagRole::OtherVersion
     {
-        return Err(invalid(format!("the pack's version is {}, but the tag is {tag}", meta.version)));
+        return Err(invalid(format!(
+            "the tag {tag} is a version and the pack's version is {}: the two disagree (tag it {}, or use a tag that is not a version as an alias)",
+            meta.version,
+            tag_of(&meta.version)
+        )));
     }
     // A signature pushed before the pack (as a referrer of this manifest) is checked now.
     let signature = match signatures::referrer_signature(state, repo, digest).await? {

@@ -62,8 +62,15 @@ async fn readable_entries(state: &AppState, headers: &HeaderMap, address: Option
     Ok(state.index.entries(state.meta.as_ref(), namespace).await?)
 }
 
-fn chart_json(e: &Entry) -> Value {
-    e.helm_entry(format!("charts/{}", e.file_name()))
+type Aliases = std::collections::BTreeMap<(String, String), Vec<String>>;
+
+/// A version as the API shows it: its index entry, and the alias tags pointing at it.
+fn chart_json(e: &Entry, aliases: &Aliases) -> Value {
+    let mut json = e.helm_entry(format!("charts/{}", e.file_name()));
+    if let Some(tags) = aliases.get(&(e.repository.clone(), e.version.clone())) {
+        json["aliases"] = json!(tags);
+    }
+    json
 }
 
 async fn list(
@@ -80,9 +87,10 @@ async fn list(
         params.get(k).map_or(Ok(default), |v| v.parse().map_err(|_| error(StatusCode::BAD_REQUEST, format!("{k} must be a number"))))
     };
     let (offset, limit) = (number("offset", 0)?, number("limit", usize::MAX)?);
+    let aliases = crate::packs::aliases(state.meta.as_ref(), &namespace, None).await?;
     let mut charts: serde_json::Map<String, Value> = serde_json::Map::new();
     for e in entries {
-        charts.entry(e.name.clone()).or_insert_with(|| json!([])).as_array_mut().expect("array").push(chart_json(&e));
+        charts.entry(e.name.clone()).or_insert_with(|| json!([])).as_array_mut().expect("array").push(chart_json(&e, &aliases));
     }
     let page: serde_json::Map<String, Value> = charts.into_iter().skip(offset).take(limit).collect();
     Ok(axum::Json(Value::Object(page)).into_response())
@@ -95,7 +103,8 @@ async fn versions(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, RepoError> {
     let entries = readable_entries(&state, &headers, a, &namespace).await?;
-    let found: Vec<Value> = entries.iter().filter(|e| e.name == name).map(chart_json).collect();
+    let aliases = crate::packs::aliases(state.meta.as_ref(), &namespace, Some(&format!("{namespace}/{name}"))).await?;
+    let found: Vec<Value> = entries.iter().filter(|e| e.name == name).map(|e| chart_json(e, &aliases)).collect();
     if found.is_empty() {
         return Err(error(StatusCode::NOT_FOUND, format!("chart not found: {name}")));
     }
@@ -112,7 +121,10 @@ async fn version(
     // Newest first: `latest` is the first of the name.
     let found = entries.iter().find(|e| e.name == name && (version == "latest" || e.version == version));
     match found {
-        Some(e) => Ok(axum::Json(chart_json(e)).into_response()),
+        Some(e) => {
+            let aliases = crate::packs::aliases(state.meta.as_ref(), &namespace, Some(&e.repository)).await?;
+            Ok(axum::Json(chart_json(e, &aliases)).into_response())
+        }
         None => Err(error(StatusCode::NOT_FOUND, format!("chart not found: {name}-{version}"))),
     }
 }

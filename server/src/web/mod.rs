@@ -162,6 +162,8 @@ struct Install {
 struct VersionLink {
     version: String,
     date: String,
+    /// Alias tags pointing at this version.
+    aliases: Vec<String>,
 }
 
 struct DependencyLink {
@@ -539,6 +541,7 @@ async fn pack(
             href: here.then(|| format!("/-/packs/{local}")),
         });
     }
+    let mut aliases = crate::packs::aliases(state.meta.as_ref(), &namespace, Some(&repository)).await?;
     let signature = record.pack.signature.as_ref();
     let signature_status = signature.map_or_else(|| "none".to_owned(), |s| s.status.clone());
     let signature_label = match signature_status.as_str() {
@@ -567,7 +570,14 @@ async fn pack(
         schema: meta.values_schema.as_deref().map(|s| render::schema_rows(s, SCHEMA_ROWS)).unwrap_or_default(),
         templates: meta.templates.clone(),
         dependencies,
-        versions: entries.iter().map(|e| VersionLink { version: e.version.clone(), date: date(e.created_at).0.get(..10).unwrap_or_default().to_owned() }).collect(),
+        versions: entries
+            .iter()
+            .map(|e| VersionLink {
+                version: e.version.clone(),
+                date: date(e.created_at).0.get(..10).unwrap_or_default().to_owned(),
+                aliases: aliases.remove(&(repository.clone(), e.version.clone())).unwrap_or_default(),
+            })
+            .collect(),
         app_version: meta.app_version.clone(),
         kube_version: meta.kube_version.clone(),
         published: date(record.created_at).0,

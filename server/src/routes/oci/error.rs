@@ -136,6 +136,7 @@ impl From<StoreError> for OciError {
             StoreError::MissingReference(d) => Self::new(ErrorCode::ManifestBlobUnknown, format!("manifest references unknown {d}"))
                 .with_detail(serde_json::json!({ "digest": d.to_string() })),
             StoreError::ManifestUnknown(d) => Self::new(ErrorCode::ManifestUnknown, format!("manifest {d} is unknown")),
+            StoreError::VersionHeld { .. } => Self::new(ErrorCode::ManifestInvalid, e.to_string()),
             StoreError::UploadUnknown(id) => Self::new(ErrorCode::BlobUploadUnknown, format!("upload {id} is unknown")),
             StoreError::RepositoryUnknown(n) => Self::new(ErrorCode::NameUnknown, format!("repository {n} is unknown")),
             StoreError::UploadOffsetMismatch { actual, .. } => {

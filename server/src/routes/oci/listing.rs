@@ -126,6 +126,7 @@ pub async fn referrers(req: Req, name: RepoName, digest: &str) -> OciResult {
             artifact_type,
             annotations: (!parsed.annotations.is_empty()).then_some(parsed.annotations),
             platform: None,
+            urls: None,
         });
     }
     let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });

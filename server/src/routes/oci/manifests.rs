@@ -11,6 +11,7 @@ use super::error::{ErrorCode, OciError, OciResult};
 use super::request::base_url;
 use super::{Req, content_headers};
 
+/// The reference of a `PUT`: one that could never name a manifest is refused (the grammar).
 fn parse_reference(reference: &str) -> OciResult<Reference> {
     Reference::parse(reference).map_err(|e| match e {
         ReferenceError::Digest(d) => OciError::new(ErrorCode::DigestInvalid, d.to_string()),
@@ -18,7 +19,16 @@ fn parse_reference(reference: &str) -> OciResult<Reference> {
     })
 }
 
-async fn unknown(req: &Req, name: &RepoName, reference: &Reference) -> OciError {
+/// The reference of a read or a delete: one that could never name a manifest (not a tag, not
+/// a digest of a known algorithm) names nothing here, like any tag that is not there.
+async fn readable_reference(req: &Req, name: &RepoName, reference: &str) -> OciResult<Reference> {
+    match Reference::parse(reference) {
+        Ok(r) => Ok(r),
+        Err(_) => Err(unknown(req, name, &reference).await),
+    }
+}
+
+async fn unknown(req: &Req, name: &RepoName, reference: &(dyn std::fmt::Display + Sync)) -> OciError {
     match req.state.meta.repository_exists(name).await {
         Ok(false) => OciError::new(ErrorCode::NameUnknown, format!("repository {name} is unknown")),
         _ => OciError::new(ErrorCode::ManifestUnknown, format!("manifest {reference} is unknown in {name}")),
@@ -51,7 +61,7 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
 }
 
 pub async fn get(req: Req, name: RepoName, reference: &str) -> OciResult {
-    let reference = parse_reference(reference)?;
+    let reference = readable_reference(&req, &name, reference).await?;
     let Some(digest) = resolve(&req, &name, &reference).await? else { return Err(unknown(&req, &name, &reference).await) };
     let Some(record) = req.state.meta.manifest(&name, &digest).await? else {
         return Err(unknown(&req, &name, &reference).await);
@@ -78,7 +88,11 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
     }
     let content_type = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = axum::body::to_bytes(body, MAX_MANIFEST_SIZE).await.map_err(|_| too_large())?;
-    let digest = Digest::of(&body);
+    // By digest: checked in that digest's algorithm, and stored under it.
+    let digest = match &reference {
+        Reference::Digest(d) => Digest::compute(d.algorithm(), &body),
+        Reference::Tag(_) => Digest::of(&body),
+    };
     let tag = match &reference {
         Reference::Digest(d) if *d != digest => {
             return Err(OciError::new(ErrorCode::DigestInvalid, format!("manifest digest is {digest}, not {d}")));
@@ -143,7 +157,7 @@ pub async fn delete(req: Req, name: RepoName, reference: &str) -> OciResult {
     if !req.state.config.oci.delete_enabled {
         return Err(OciError::new(ErrorCode::Unsupported, "deletion is disabled on this registry"));
     }
-    let reference = parse_reference(reference)?;
+    let reference = readable_reference(&req, &name, reference).await?;
     let deleted = match &reference {
         Reference::Digest(d) => req.state.meta.delete_manifest(&name, d).await?,
         Reference::Tag(t) => req.state.meta.delete_tag(&name, t).await?,

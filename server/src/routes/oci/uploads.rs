@@ -78,21 +78,42 @@ pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
         && let Some(response) = try_mount(&req, &name, &mount).await? {
             return Ok(response);
         }
-        // Not readable where it was said to be: fall back to a regular upload, as the spec says.
+    // Not readable where it was said to be: fall back to a regular upload, as the spec says.
+    // The algorithm a client announces must be one the registry computes.
+    if let Some(algorithm) = req.params.get("digest-algorithm") {
+        registry_core::Algorithm::parse(algorithm).map_err(|e| OciError::new(ErrorCode::DigestInvalid, e.to_string()))?;
+    }
     let session = req.state.meta.create_upload(&name, &encode_parts(&[])).await?;
     Ok(progress(&req, &name, &session.id, 0, StatusCode::ACCEPTED))
 }
 
+/// Repositories a mount without `from` looks in for the blob (the first the caller may read).
+const ANONYMOUS_MOUNT_SOURCES: u32 = 20;
+
 async fn try_mount(req: &Req, name: &RepoName, digest: &Digest) -> OciResult<Option<Response>> {
-    let Some(from) = req.params.get("from").and_then(|f| f.parse::<RepoName>().ok()) else { return Ok(None) };
-    if !req.can_pull(&from).await {
-        return Ok(None);
-    }
+    let Some(from) = mount_source(req, digest).await? else { return Ok(None) };
     let Some(link) = req.state.meta.linked_blob(&from, digest).await? else { return Ok(None) };
     if !crate::storage::link_existing(&req.state, name, digest, link.size).await? {
         return Ok(None);
     }
     Ok(Some(created(&req.state, &req.headers, name, digest)))
+}
+
+/// Where to mount from: `from` when the caller may read it, else (the spec lets `from` be
+/// left out) a repository holding the blob that the caller may read.
+async fn mount_source(req: &Req, digest: &Digest) -> OciResult<Option<RepoName>> {
+    if let Some(from) = req.params.get("from") {
+        let Ok(from) = from.parse::<RepoName>() else { return Ok(None) };
+        return Ok(req.can_pull(&from).await.then_some(from));
+    }
+    for candidate in req.state.meta.repositories_with_blob(digest, ANONYMOUS_MOUNT_SOURCES).await? {
+        if let Ok(repo) = candidate.parse::<RepoName>()
+            && req.can_pull(&repo).await
+        {
+            return Ok(Some(repo));
+        }
+    }
+    Ok(None)
 }
 
 pub async fn status(req: Req, name: RepoName, id: &str) -> OciResult {
