@@ -132,9 +132,8 @@ fn one_container_with_a_volume_serves_the_embedded_default_and_keeps_its_data() 
     first.wait_healthy();
     // Listening beyond loopback with no user, it refuses anonymous writes: the operator makes
     // the first admin (and a public namespace) with the image's own binary.
-    let registry = "/usr/local/bin/sherpack-registry";
-    first.exec(&[registry, "admin", "user", "add", "admin", "--admin"], &format!("{PASSWORD}\n"));
-    first.exec(&[registry, "admin", "namespace", "add", "charts", "--visibility", "public"], "");
+    first.exec(&["sherpack-registry", "admin", "user", "add", "admin", "--admin"], &format!("{PASSWORD}\n"));
+    first.exec(&["sherpack-registry", "admin", "namespace", "add", "charts", "--visibility", "public"], "");
     let address = first.address(5050);
     wait_enforced(&address);
 
