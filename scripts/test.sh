@@ -34,7 +34,6 @@ cleanup() {
     local pid; pid="$(cat "$DOCKERD_MARK")"
     if kill "$pid" 2>/dev/null; then
       for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      log "Docker: stopped the engine this script started"
     fi
     rm -f "$DOCKERD_MARK"
   fi
@@ -146,7 +145,7 @@ status=${PIPESTATUS[0]}
 set -e
 if [ -z "$DOCKER_SKIP" ]; then
   # Keep BuildKit's cache (the compiled dependencies among it) from growing without bound.
-  "$DOCKER" builder prune -f --keep-storage 10GB >/dev/null 2>&1 || true
+  "$DOCKER" builder prune -f --keep-storage 5GB >/dev/null 2>&1 || true
 else
   log "skipped: the Docker tests (tests/tests/container.rs): $DOCKER_SKIP"
 fi
