@@ -124,9 +124,12 @@ if [ -z "$DOCKER_SKIP" ]; then
   apt_install debootstrap
   export SHERPACK_DOCKER="$DOCKER" DOCKER_BUILDKIT=1
   log "Docker: $("$DOCKER" version --format 'engine {{.Server.Version}}, client {{.Client.Version}}')"
-  # Make the base images and build the registry image while the workspace builds; the Docker
-  # tests build the Dockerfile again (then from BuildKit's cache) before they use it.
-  (./scripts/docker-bases.sh && "$DOCKER" build -q -t sherpack-registry:local . >/dev/null) >"$WORK/docker-build.log" 2>&1 &
+  # Make the base images and build the Dockerfile while the workspace builds, to fill BuildKit's
+  # cache: the Docker tests build it again (then in seconds) and tag it, under their own lock,
+  # so a run beside this one never swaps the image under them.
+  prebuild="sherpack-registry:prebuild-$$"
+  (./scripts/docker-bases.sh && "$DOCKER" build -q -t "$prebuild" . >/dev/null && "$DOCKER" rmi "$prebuild" >/dev/null) \
+    >"$WORK/docker-build.log" 2>&1 &
   PIDS+=($!)
 else
   log "Docker: SKIPPING the Docker tests: $DOCKER_SKIP"
