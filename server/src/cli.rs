@@ -30,11 +30,18 @@ pub enum Command {
     /// untagged ones with `gc.delete_untagged`) while servers keep running.
     Gc(GcArgs),
     /// Exit 0 when the server at `--url` answers 200 (for container health checks, which have
-    /// no curl in the image).
+    /// no curl in the image). Without `--url`: `/readyz` on the port of the configured `listen`
+    /// (from `SHERPACK_REGISTRY_LISTEN` or `--config`), on loopback.
     Healthcheck {
-        #[arg(long, default_value = "http://127.0.0.1:5050/readyz")]
-        url: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// TOML configuration file (the server's), for its `listen`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
+    /// Read the configuration (file, environment, flags) as `serve` would, and stop: exit 0
+    /// when it is valid, 2 naming the key that is not (unknown keys included).
+    CheckConfig(ServeArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -275,6 +275,29 @@ impl Config {
         env: impl IntoIterator<Item = (String, String)>,
         overrides: &Overrides,
     ) -> Result<Self, ConfigError> {
+        let config: Config = Self::layers(file, env, overrides)?
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The `listen` address alone, from the same sources (for `healthcheck`, which must not
+    /// fail on settings it does not use).
+    pub fn load_listen(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<SocketAddr, ConfigError> {
+        Self::layers(file, env, &Overrides::default())?
+            .extract_inner("listen")
+            .map_err(|e| ConfigError::Invalid(describe(&e)))
+    }
+
+    fn layers(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Figment, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.is_file() {
@@ -288,12 +311,7 @@ impl Config {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
         figment = figment.merge(StaticEnv { vars });
-        figment = figment.merge(Serialized::defaults(overrides));
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
-        config.validate()?;
-        Ok(config)
+        Ok(figment.merge(Serialized::defaults(overrides)))
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

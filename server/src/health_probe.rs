@@ -2,8 +2,20 @@
 //! container image needs no curl.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
+
+/// `/readyz` of a server listening on `listen`, reached over loopback when it listens on every
+/// address.
+#[must_use]
+pub fn readiness_url(listen: SocketAddr) -> String {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/readyz", SocketAddr::new(ip, listen.port()))
+}
 
 /// True when `url` (`http://host:port/path`) answers with status 200 within 5 seconds.
 #[must_use]
@@ -35,4 +47,16 @@ pub fn probe(url: &str) -> bool {
         eprintln!("healthcheck: {url} answered {}", status_line.lines().next().unwrap_or("nothing"));
     }
     ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readiness_url;
+
+    #[test]
+    fn the_readiness_url_follows_the_listen_address() {
+        assert_eq!(readiness_url("0.0.0.0:5050".parse().unwrap()), "http://127.0.0.1:5050/readyz");
+        assert_eq!(readiness_url("[::]:6000".parse().unwrap()), "http://[::1]:6000/readyz");
+        assert_eq!(readiness_url("10.1.2.3:80".parse().unwrap()), "http://10.1.2.3:80/readyz");
+    }
 }

@@ -11,10 +11,12 @@ use sherpack_registry::{Config, serve, telemetry};
 const EXIT_CONFIG: u8 = 2;
 
 fn load(file: Option<&std::path::Path>, overrides: &Overrides) -> Result<Config, ExitCode> {
-    Config::load(file, std::env::vars(), overrides).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+    Config::load(file, std::env::vars(), overrides).map_err(config_error)
+}
+
+fn config_error(error: sherpack_registry::config::ConfigError) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 /// Runs a command to completion on a new runtime; an error is printed as one line.
@@ -56,10 +58,23 @@ fn main() -> ExitCode {
                 }
             })
         }),
-        Command::Healthcheck { url } => Ok(if sherpack_registry::health_probe::probe(&url) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        Command::Healthcheck { url, config } => {
+            let url = match url {
+                Some(url) => Ok(url),
+                None => Config::load_listen(config.as_deref(), std::env::vars()).map(sherpack_registry::health_probe::readiness_url).map_err(config_error),
+            };
+            url.map(|url| if sherpack_registry::health_probe::probe(&url) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::CheckConfig(args) => load(args.config.as_deref(), &args.overrides()).and_then(|config| {
+            // The password file is read at start: a missing one is a configuration error too.
+            config.auth.initial_admin().map_err(config_error)?;
+            println!(
+                "configuration is valid: listen {}, database {}, storage {}",
+                config.listen,
+                registry_store::sql::redact_url(&config.database_url),
+                config.storage_url
+            );
+            Ok(ExitCode::SUCCESS)
         }),
         Command::Serve(args) => load(args.config.as_deref(), &args.overrides()).map(|config| {
             telemetry::init(&config.log);

@@ -14,48 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sherpack_test_support::bench::quiet;
-use sherpack_test_support::fixtures::{chart_manifest, sherpack_archive};
-use sherpack_test_support::oci::digest;
+use sherpack_test_support::fixtures::sherpack_archive;
+use sherpack_test_support::outage::{Outage, Schedule, intact, outage, try_push};
 use sherpack_test_support::postgres::PgDatabase;
 use sherpack_test_support::server::ServerProcess;
-
-/// One push; a failure is returned, not asserted: the HTTP status (0 when the connection
-/// failed) and the body or error.
-async fn try_push(http: &reqwest::Client, base: &str, repo: &str, tag: &str, archive: &[u8]) -> Result<(), (u16, String)> {
-    let mut blobs = Vec::new();
-    for data in [&b"{}"[..], archive] {
-        let d = digest(data);
-        let r = http.post(format!("{base}/v2/{repo}/blobs/uploads/?digest={d}")).body(data.to_vec()).send().await.map_err(|e| (0, e.to_string()))?;
-        if r.status() != 201 {
-            return Err((r.status().as_u16(), r.text().await.unwrap_or_default()));
-        }
-        blobs.push((d, data.len()));
-    }
-    let manifest = chart_manifest(&blobs[0].0, blobs[0].1, &blobs[1].0, blobs[1].1);
-    let r = http
-        .put(format!("{base}/v2/{repo}/manifests/{tag}"))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest)
-        .send()
-        .await
-        .map_err(|e| (0, e.to_string()))?;
-    if r.status() == 201 { Ok(()) } else { Err((r.status().as_u16(), r.text().await.unwrap_or_default())) }
-}
-
-/// A 503 whose body is an OCI error saying the registry is unavailable.
-fn clean_503(status: u16, body: &str) -> bool {
-    status == 503 && serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["errors"][0]["code"] == "UNAVAILABLE")
-}
-
-/// Is `repo:tag` whole through `base` (manifest, then the archive's exact bytes)?
-async fn intact(http: &reqwest::Client, base: &str, repo: &str, tag: &str, archive: &[u8]) -> bool {
-    let Ok(m) = http.get(format!("{base}/v2/{repo}/manifests/{tag}")).send().await else { return false };
-    if m.status() != 200 {
-        return false;
-    }
-    let Ok(b) = http.get(format!("{base}/v2/{repo}/blobs/{}", digest(archive))).send().await else { return false };
-    b.status() == 200 && b.bytes().await.is_ok_and(|bytes| bytes.as_ref() == archive)
-}
 
 /// A TCP proxy to `target` that, while `down`, refuses new connections and cuts open ones.
 async fn proxy(target: String) -> (String, tokio::sync::watch::Sender<bool>) {
@@ -87,80 +49,8 @@ fn sh(cmd: &str) {
     assert!(status.success(), "{cmd}");
 }
 
-#[derive(Default)]
-struct Outage {
-    requests: usize,
-    ok: usize,
-    clean_503: usize,
-    slowest_ms: f64,
-    other: Vec<String>,
-    first_ok_after_restore_ms: Option<f64>,
-    acknowledged: Vec<(String, Vec<u8>)>,
-}
-
-/// Four clients pull and push through `base` for `total`; `down` runs at `start`, `up` at
-/// `start + outage`. Outcomes are classified inside the outage window.
-async fn outage(base: &str, label: &str, start: Duration, outage: Duration, total: Duration, down: impl FnOnce(), up: impl FnOnce()) -> Outage {
-    let http = reqwest::Client::builder().timeout(Duration::from_mins(1)).build().unwrap();
-    let seed = sherpack_archive("seed", "1.0.0", 500);
-    try_push(&http, base, &format!("{label}/seed"), "1.0.0", &seed).await.expect("seed push");
-    let t0 = Instant::now();
-    let results = Arc::new(tokio::sync::Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..4)
-        .map(|c| {
-            let (http, base, results, label) = (http.clone(), base.to_owned(), Arc::clone(&results), label.to_owned());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while t0.elapsed() < total {
-                    let sent = t0.elapsed();
-                    let (status, body, pushed) = if i % 2 == 0 {
-                        match http.get(format!("{base}/v2/{label}/seed/manifests/1.0.0")).send().await {
-                            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default(), None),
-                            Err(e) => (0, e.to_string(), None),
-                        }
-                    } else {
-                        let archive = sherpack_archive(&format!("c{c}"), &format!("1.{i}.0"), 300 + i);
-                        match try_push(&http, &base, &format!("{label}/c{c}"), &format!("1.{i}.0"), &archive).await {
-                            Ok(()) => (201, String::new(), Some((format!("{label}/c{c}:1.{i}.0"), archive))),
-                            Err((status, body)) => (status, body, None),
-                        }
-                    };
-                    results.lock().await.push((sent, t0.elapsed(), status, body, pushed));
-                    i += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(start).await;
-    down();
-    tokio::time::sleep(outage).await;
-    up();
-    let restored_at = t0.elapsed();
-    for c in clients {
-        c.await.unwrap();
-    }
-    let mut report = Outage::default();
-    for (sent, done, status, body, pushed) in results.lock().await.drain(..) {
-        if let Some(p) = pushed {
-            report.acknowledged.push(p);
-        }
-        let in_window = done >= start && sent <= start + outage;
-        if in_window {
-            report.requests += 1;
-            report.slowest_ms = report.slowest_ms.max(done.saturating_sub(sent).as_secs_f64() * 1000.0);
-            match status {
-                200 | 201 => report.ok += 1,
-                503 if clean_503(status, &body) => report.clean_503 += 1,
-                other => report.other.push(format!("{other}: {}", body.chars().take(80).collect::<String>())),
-            }
-        } else if sent >= restored_at && (200..300).contains(&status) {
-            let after = sent.saturating_sub(restored_at).as_secs_f64() * 1000.0;
-            report.first_ok_after_restore_ms = Some(report.first_ok_after_restore_ms.map_or(after, |f: f64| f.min(after)));
-        }
-    }
-    report
-}
+/// 2 s of load, 10 s with the backend down, 8 s more.
+const OUTAGE: Schedule = Schedule { down_at: Duration::from_secs(2), down_for: Duration::from_secs(10), total: Duration::from_secs(20) };
 
 #[tokio::main]
 async fn main() {
@@ -248,11 +138,10 @@ async fn main() {
     // 2. Postgres down for 10 s.
     let pg_ctl = format!("runuser -u postgres -- {pg_bin}/pg_ctl -D {pg_data}");
     let report = outage(
+        &http,
         &b.url,
         "pgdown",
-        Duration::from_secs(2),
-        Duration::from_secs(10),
-        Duration::from_secs(20),
+        OUTAGE,
         || sh(&format!("{pg_ctl} -m fast stop >/dev/null")),
         || sh(&format!("{pg_ctl} -l {pg_data}/log -w -o '-c listen_addresses=127.0.0.1 -p {pg_port} -k {pg_data}' start >/dev/null")),
     )
@@ -260,7 +149,7 @@ async fn main() {
     print_outage("Postgres stopped for 10 s (pulls and pushes, 4 clients, one replica)", &http, &b.url, &report).await;
 
     // 3. The S3 server unreachable for 10 s.
-    let report = outage(&b.url, "s3down", Duration::from_secs(2), Duration::from_secs(10), Duration::from_secs(20), || { let _ = s3_down.send(true); }, || { let _ = s3_down.send(false); }).await;
+    let report = outage(&http, &b.url, "s3down", OUTAGE, || { let _ = s3_down.send(true); }, || { let _ = s3_down.send(false); }).await;
     print_outage("S3 server unreachable for 10 s (connections refused and cut)", &http, &b.url, &report).await;
     drop(b);
     db.drop_now().await;

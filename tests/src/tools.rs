@@ -2,7 +2,7 @@
 //! SDK, skopeo, CNCF distribution). A missing client fails the test that needs it.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 #[must_use]
 pub fn tools_dir() -> PathBuf {
@@ -80,4 +80,24 @@ pub fn helm_command(binary: &Path, home: &Path) -> Command {
     }
     cmd.current_dir(home);
     cmd
+}
+
+/// `helm registry login` with the password on standard input; returns whether it succeeded
+/// and what helm said.
+#[must_use]
+pub fn helm_login(helm: &Path, home: &Path, host: &str, user: &str, password: &str) -> (bool, String) {
+    use std::io::Write;
+    // helm 4 needs --plain-http to log in over HTTP; helm 3 has no such flag and tries HTTP
+    // after HTTPS by itself with --insecure.
+    let transport = if helm.ends_with("helm3") { "--insecure" } else { "--plain-http" };
+    let mut child = helm_command(helm, home)
+        .args(["registry", "login", host, "--username", user, "--password-stdin", transport])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }

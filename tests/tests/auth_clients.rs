@@ -3,7 +3,7 @@
 //! and the upstream `sherpack` client's Basic credentials.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::Method;
 use serde_json::json;
@@ -11,29 +11,10 @@ use sherpack_test_support::auth::{self, Cred, Tenants};
 use sherpack_test_support::fixtures::{package_chart, push_like_upstream_sherpack, sherpack_archive, write_oci_layout};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::server::ServerOptions;
-use sherpack_test_support::tools::{self, helm_command, run_ok};
+use sherpack_test_support::tools::{self, helm_command, helm_login, run_ok};
 
 fn host(url: &str) -> String {
     url.trim_start_matches("http://").to_owned()
-}
-
-/// `helm registry login` with the password on standard input; returns whether it succeeded
-/// and what helm said.
-fn helm_login(helm: &Path, home: &Path, host: &str, user: &str, password: &str) -> (bool, String) {
-    use std::io::Write;
-    // helm 4 needs --plain-http to log in over HTTP; helm 3 has no such flag and tries HTTP
-    // after HTTPS by itself with --insecure.
-    let transport = if helm.ends_with("helm3") { "--insecure" } else { "--plain-http" };
-    let mut child = helm_command(helm, home)
-        .args(["registry", "login", host, "--username", user, "--password-stdin", transport])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(password.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 fn helm_with_credentials(helm: &Path) {
