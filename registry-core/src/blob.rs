@@ -102,6 +102,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob; removing an absent blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
 
+    /// Removes several blobs (in bulk requests where the backend has them, as S3 does); absent
+    /// ones are not an error. The first failure is returned, after trying every blob.
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        let mut first = Ok(());
+        for digest in digests {
+            if let Err(e) = self.delete(digest).await
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+
     /// Stores one chunk of an upload session as its own object named `part`, visible once
     /// complete. `upload` and `part` are names the server made (never client input), unique per
     /// write so that two racing requests never share an object. Returns the bytes it held.

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod corpus;
 pub mod docker;
 pub mod browser;
 pub mod chart;
@@ -14,6 +15,7 @@ pub mod oci;
 pub mod outage;
 pub mod peers;
 pub mod postgres;
+pub mod scale;
 pub mod s3;
 pub mod server;
 pub mod signing;

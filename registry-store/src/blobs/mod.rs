@@ -280,6 +280,20 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
+        let paths: Vec<object_store::Result<Path>> = digests.iter().map(|d| Ok(self.blob_path(d))).collect();
+        let results: Vec<object_store::Result<Path>> = self.store.delete_stream(futures::stream::iter(paths).boxed()).collect().await;
+        let mut first = Ok(());
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) if first.is_ok() => first = Err(backend(&e)),
+                Err(_) => {}
+            }
+        }
+        first
+    }
+
     async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError> {
         Ok(self.write_hashed(&self.part_path(upload, part), data, Algorithm::Sha256).await?.size)
     }

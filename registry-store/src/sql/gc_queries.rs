@@ -45,19 +45,22 @@ async fn gc_unreferenced_blobs(store: &Store, before: Millis) -> StoreResult<Vec
 }
 
 
-async fn gc_remove_unreferenced_blob(store: &Store, digest: &Digest, before: Millis) -> StoreResult<Option<u64>> {
+async fn gc_remove_unreferenced_blobs(store: &Store, digests: &[Digest], before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
     let mut tx = begin_write(&store.write).await?;
-    let row: Option<(i64,)> = sqlx::query_as(concat!("SELECT b.size FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
-        .bind(before)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    let Some((size,)) = row else { return Ok(None) };
-    for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
-        sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+    let mut removed = Vec::new();
+    for digest in digests {
+        let row: Option<(i64,)> = sqlx::query_as(concat!("SELECT b.size FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
+            .bind(before)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some((size,)) = row else { continue };
+        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
+            sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        removed.push((digest.clone(), from_db(size)));
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(Some(from_db(size)))
+    Ok(removed)
 }
-
