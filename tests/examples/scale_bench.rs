@@ -129,7 +129,7 @@ async fn push_to_visible(http: &reqwest::Client, base: &str) -> (Vec<f64>, Vec<f
         let pushed = Instant::now();
         loop {
             let seen = if round % 2 == 0 {
-                gzip_index(http, &index).await.contains(&format!("version: {version}\n"))
+                gzip_index(http, &index).await.contains(&format!("-{version}.tgz"))
             } else {
                 first_hit(http, base, &name).await.as_deref() == Some(version.as_str())
             };
