@@ -122,6 +122,13 @@ pub async fn scrape(State(state): State<AppState>, address: crate::routes::Clien
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("sherpack_change_sequence").set(last as f64);
     }
+    let (versions, packed, views) = state.index.footprint().await;
+    #[allow(clippy::cast_precision_loss)]
+    {
+        metrics::gauge!("sherpack_helm_index_versions").set(versions as f64);
+        metrics::gauge!("sherpack_helm_index_bytes", "part" => "packed_entries").set(packed as f64);
+        metrics::gauge!("sherpack_helm_index_bytes", "part" => "rendered_fragments").set(views as f64);
+    }
     let handle = handle();
     handle.run_upkeep();
     let mut response = (StatusCode::OK, handle.render()).into_response();

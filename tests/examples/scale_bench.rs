@@ -207,6 +207,7 @@ async fn one_size(size: usize) -> Column {
     every_view(&http, &base, charts).await;
     let views_s = views.elapsed().as_secs_f64();
     let views_rss = rss_mib(server.pid(), "VmRSS:");
+    let (packed, fragments) = helm_index_bytes(&http, &base).await;
 
     let small = at_c1(format!("{base}/{SMALL_NAMESPACE}/index.yaml"), true).await;
     let search = search_mix(&base).await;
@@ -233,6 +234,7 @@ async fn one_size(size: usize) -> Column {
             ("state on disk (Helm index + search), MiB", format!("{:.0}", mib(state_bytes))),
             ("RSS after start from scratch / on persisted state (MiB)", format!("{cold_rss:.0} / {warm_rss:.0}")),
             ("RSS after serving every view once (MiB; took s)", format!("{views_rss:.0} ({views_s:.1} s)")),
+            ("of which Helm index: packed entries / rendered fragments (MiB)", format!("{:.1} / {:.1}", mib(packed), mib(fragments))),
             ("RSS at the end / peak (MiB)", format!("{end_rss:.0} / {peak_rss:.0}")),
             ("push → in namespace gzip index, ms median / max", median_max(&in_index)),
             ("push → in search, ms median / max", median_max(&in_search)),
@@ -245,6 +247,20 @@ async fn one_size(size: usize) -> Column {
             ("pack page, server p99 (p50) ms, c=1", server_ms(&pack)),
         ],
     }
+}
+
+/// The Helm index's packed entries and rendered fragments in memory, from `/metrics`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // byte counts
+async fn helm_index_bytes(http: &reqwest::Client, base: &str) -> (u64, u64) {
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let gauge = |part: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with("sherpack_helm_index_bytes") && l.contains(&format!("part=\"{part}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    (gauge("packed_entries"), gauge("rendered_fragments"))
 }
 
 /// Bytes of the files under `dir`, recursively.
