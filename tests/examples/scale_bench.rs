@@ -94,7 +94,7 @@ async fn every_view(http: &reqwest::Client, base: &str, charts: usize) {
             get(format!("{base}/{ns}/{file}"), true).await;
             get(format!("{base}/{ns}/{file}"), false).await;
         }
-        get(format!("{base}/-/{ns}"), false).await;
+        get(format!("{base}/-/ns/{ns}"), false).await;
         let repo = if ns == SMALL_NAMESPACE { format!("{SMALL_NAMESPACE}/lonely-chart") } else { scale::repository(n * CHARTS_PER_NAMESPACE) };
         get(format!("{base}/v2/{repo}/tags/list"), false).await;
         get(format!("{base}/-/packs/{repo}"), false).await;
