@@ -104,7 +104,11 @@ async fn every_view(http: &reqwest::Client, base: &str, charts: usize) {
     }
     let mut last = String::new();
     loop {
-        let url = reqwest::Url::parse_with_params(&format!("{base}/v2/_catalog"), &[("n", "1000"), ("last", last.as_str())]).unwrap();
+        let mut params = vec![("n", "1000")];
+        if !last.is_empty() {
+            params.push(("last", last.as_str()));
+        }
+        let url = reqwest::Url::parse_with_params(&format!("{base}/v2/_catalog"), &params).unwrap();
         let body: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
         let Some(name) = body["repositories"].as_array().and_then(|r| r.last()).and_then(|r| r.as_str()) else { break };
         name.clone_into(&mut last);
