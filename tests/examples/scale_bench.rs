@@ -352,7 +352,11 @@ async fn main() {
     let mut columns = Vec::new();
     for size in sizes {
         eprintln!("scale: {size} versions");
-        columns.push(one_size(size).await);
+        let column = one_size(size).await;
+        for (label, value) in &column.cells {
+            eprintln!("scale: {size}: {label}: {value}");
+        }
+        columns.push(column);
     }
     let gc_blobs = env_usize("GC_BLOBS", 100_000);
     eprintln!("scale: garbage collection of {gc_blobs} blobs");
