@@ -69,7 +69,7 @@ struct Stalled(u128);
 /// the storage's failure, not the client's.
 fn stalled_input(e: BlobError, what: &str) -> BlobError {
     match e {
-        BlobError::Input(io) if io.get_ref().is_some_and(|inner| inner.is::<Stalled>()) => {
+        BlobError::Input(io) if io.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<Stalled>) => {
             BlobError::Unavailable(format!("the storage stalled ({what}): {io}"))
         }
         other => other,
