@@ -141,9 +141,18 @@ impl CredentialCache {
     /// Follows the change sequence for as long as the server runs.
     pub async fn follow_forever(&self, store: &dyn MetadataStore) {
         let period = (self.bound / 4).max(Duration::from_millis(25));
+        let mut failing = false;
         loop {
-            if let Err(e) = self.follow(store).await {
-                tracing::warn!(error = %e, "cannot read the change sequence: cached credentials are not trusted until it can");
+            match self.follow(store).await {
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "cannot read the change sequence: cached credentials are not trusted until it can");
+                    failing = true;
+                }
+                Ok(()) if failing => {
+                    tracing::info!("reading the change sequence again: cached credentials are trusted again");
+                    failing = false;
+                }
+                _ => {}
             }
             let _ = tokio::time::timeout(period, self.wake.notified()).await;
         }
