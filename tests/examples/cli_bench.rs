@@ -10,7 +10,6 @@ use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use sherpack_test_support::bench::{chart_metadata, env_usize, measure, quiet, seed_sqlite};
 use sherpack_test_support::cli::{Sherpack, package, write_pack};

@@ -1,7 +1,7 @@
 //! `sherpack-registry import --from-helm-repo` against the obvious alternative, `helm pull` +
 //! `helm push` per version, on the same static repository (nginx, this machine): `IMPORT_VERSIONS`
 //! chart versions (default 1,000; 20 charts) of about 50 KiB each into a fresh registry (release
-//! build, SQLite). The import is timed whole (wall time, peak RSS by GNU time); the loop on a
+//! build, `SQLite`). The import is timed whole (wall time, peak RSS by GNU time); the loop on a
 //! sample of `IMPORT_LOOP_SAMPLE` versions (default 50), extrapolated to all and marked so.
 //! Prints a Markdown table. Run through `bench/import.sh`.
 #![allow(clippy::cast_precision_loss)]

@@ -19,7 +19,7 @@ pub fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::pa
         .collect()
 }
 
-/// Real-looking signed charts in `out`, each with its `.prov` beside it (a fresh GnuPG key,
+/// Real-looking signed charts in `out`, each with its `.prov` beside it (a fresh `GnuPG` key,
 /// `helm package --sign`): `mychart` (from `helm create`) at 0.1.0, 0.2.0 and 1.0.0, and
 /// `webapp` at 1.0.0 and 1.1.0, which depends on `mychart` `^1.0.0` (vendored by `helm
 /// dependency update`). Returns every file written, archives and provenance.

@@ -1,4 +1,4 @@
-//! `sherpack-registry import --from-helm-repo` against a running registry, on SQLite and
+//! `sherpack-registry import --from-helm-repo` against a running registry, on `SQLite` and
 //! Postgres: a static repository made by `helm repo index` (signed charts with a dependency,
 //! several versions) comes in with the same digests and is then served to helm, the `sherpack`
 //! CLI, search and the web page; a second run skips everything; a conflict is kept until
