@@ -6,136 +6,17 @@
 //! each class of bad source (unreachable, 401, unparsable index, digest mismatch, archive refused
 //! by the pack limits, silent source, redirect elsewhere) gets a clear error and stores nothing.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use serde_json::Value;
 use sherpack_test_support::cli::Sherpack;
 use sherpack_test_support::fixtures::{package_chart, signed_charts};
+use sherpack_test_support::import::{Run, Target, block, counts, eventually, expected, get, get_json, names};
 use sherpack_test_support::oci::digest;
 use sherpack_test_support::peers::{Nginx, StaticRepo, helm_repo_index};
 use sherpack_test_support::postgres::{PgDatabase, server_options};
-use sherpack_test_support::server::{ServerOptions, ServerProcess, workspace_binary};
+use sherpack_test_support::server::{ServerOptions, ServerProcess};
 use sherpack_test_support::tools::{self, helm_command, run_ok};
-
-/// Runs `work` from synchronous test code (also inside `spawn_blocking`).
-fn block<T>(work: impl Future<Output = T>) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(work),
-        Err(_) => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(work),
-    }
-}
-
-/// A GET: status and body.
-fn get(url: &str) -> (u16, Vec<u8>) {
-    block(async {
-        let r = reqwest::get(url).await.unwrap();
-        (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
-    })
-}
-
-fn get_json(url: &str) -> Value {
-    let (status, body) = get(url);
-    assert_eq!(status, 200, "GET {url}: {}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
-}
-
-/// Where an import writes: the server's directory and environment (its stores).
-struct Target<'a> {
-    server: &'a ServerProcess,
-    env: Vec<(String, String)>,
-}
-
-/// What an import run returned.
-struct Run {
-    code: i32,
-    summary: Value,
-    stderr: String,
-}
-
-impl Target<'_> {
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(workspace_binary("sherpack-registry"));
-        cmd.arg("import").arg("--json").args(args).current_dir(&self.server.cwd).env_clear();
-        for key in ["PATH", "HOME"] {
-            if let Ok(v) = std::env::var(key) {
-                cmd.env(key, v);
-            }
-        }
-        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd
-    }
-
-    fn import_with(&self, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Run {
-        let mut child = self
-            .command(args)
-            .envs(extra_env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let summary = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-        Run { code: out.status.code().unwrap_or(-1), summary, stderr }
-    }
-
-    fn import(&self, args: &[&str]) -> Run {
-        self.import_with(args, "", &[])
-    }
-
-    /// The versions of `namespace` the `ChartMuseum` API lists, `name version digest` sorted.
-    fn listed(&self, namespace: &str) -> Vec<String> {
-        let body = get_json(&format!("{}/api/{namespace}/charts", self.server.url));
-        let mut out: Vec<String> = body
-            .as_object()
-            .unwrap()
-            .values()
-            .flat_map(|v| v.as_array().unwrap().iter())
-            .map(|v| format!("{} {} {}", v["name"].as_str().unwrap(), v["version"].as_str().unwrap(), v["digest"].as_str().unwrap()))
-            .collect();
-        out.sort();
-        out
-    }
-}
-
-fn names(list: &Value) -> Vec<String> {
-    let mut out: Vec<String> = list.as_array().unwrap().iter().map(|i| format!("{} {}", i["name"].as_str().unwrap(), i["version"].as_str().unwrap())).collect();
-    out.sort();
-    out
-}
-
-fn counts(summary: &Value) -> [usize; 4] {
-    ["imported", "skipped", "conflicts", "failed"].map(|k| summary[k].as_array().map_or(usize::MAX, Vec::len))
-}
-
-/// `name version sha256-hex` of each archive in `files`, sorted (as `listed` shows them).
-fn expected(files: &[PathBuf]) -> Vec<String> {
-    let mut out: Vec<String> = files
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "tgz"))
-        .map(|f| {
-            let stem = f.file_stem().unwrap().to_str().unwrap();
-            let (name, version) = stem.rsplit_once('-').unwrap();
-            format!("{name} {version} {}", &digest(&std::fs::read(f).unwrap())[7..])
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-/// Waits (up to a minute) until `check` holds: the servers follow the store's changes.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_mins(1);
-    while !check() {
-        assert!(Instant::now() < deadline, "{what} never happened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The whole story on one registry: import, clients see the same bytes, run twice, conflict.
 fn import_a_static_repository(target: &Target) {

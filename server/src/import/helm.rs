@@ -38,7 +38,7 @@ impl HelmSource {
         let candidates = entries
             .iter()
             .enumerate()
-            .map(|(key, e)| Candidate { name: e.name.clone(), version: e.version.clone(), digest: e.digest.clone(), key })
+            .map(|(key, e)| Candidate { name: e.name.clone(), version: e.version.clone(), digest: e.digest.clone(), namespace: None, key })
             .collect();
         *self.entries.lock().expect("entries lock") = entries;
         Ok(candidates)

@@ -7,6 +7,7 @@
 
 mod helm;
 mod source;
+mod storage;
 mod summary;
 
 use std::io::IsTerminal as _;
@@ -26,16 +27,23 @@ use crate::packs::publish::{PublishError, Upload};
 
 /// `sherpack-registry import`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_helm_repo"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_helm_repo", "from_chartmuseum_storage"])))]
 pub struct ImportArgs {
     #[command(flatten)]
     pub store: crate::cli::StoreArgs,
-    /// The namespace the versions go into.
-    #[arg(long)]
-    pub namespace: String,
+    /// The namespace the versions go into (not with `--per-tenant`).
+    #[arg(long, required_unless_present = "per_tenant", conflicts_with = "per_tenant")]
+    pub namespace: Option<String>,
     /// A Helm HTTP repository (static, `ChartMuseum`, another registry's namespace): its `index.yaml`.
     #[arg(long, value_name = "URL")]
     pub from_helm_repo: Option<String>,
+    /// `ChartMuseum`'s storage: a directory or `s3://bucket/prefix` (with the `[s3]` settings
+    /// of the configuration) holding `<name>-<version>.tgz` and `.prov` files.
+    #[arg(long, value_name = "DIR or S3 URL")]
+    pub from_chartmuseum_storage: Option<String>,
+    /// Each folder of the storage is a tenant, imported into the namespace of its name.
+    #[arg(long, requires = "from_chartmuseum_storage")]
+    pub per_tenant: bool,
     #[command(flatten)]
     pub options: ImportOptions,
     /// Print the summary as JSON.
@@ -75,13 +83,15 @@ pub async fn run_command(config: crate::Config, args: ImportArgs) -> anyhow::Res
         Some(_) => Some(crate::admin_cli::read_password()?),
         None => None,
     };
-    let source = match &args.from_helm_repo {
-        Some(url) => Source::Helm(helm::HelmSource::new(url, &args.options, password)?),
-        None => anyhow::bail!("name a source: --from-helm-repo <url>"),
+    let source = match (&args.from_helm_repo, &args.from_chartmuseum_storage) {
+        (Some(url), _) => Source::Helm(helm::HelmSource::new(url, &args.options, password)?),
+        (_, Some(location)) => Source::Storage(storage::StorageSource::new(location, config.s3.clone(), args.per_tenant)?),
+        _ => anyhow::bail!("name a source: --from-helm-repo <url> or --from-chartmuseum-storage <dir or s3 URL>"),
     };
     let state = crate::serve::open_stores(config).await?;
     let show_progress = !args.json && std::io::stderr().is_terminal();
-    let summary = import(&state, &args.namespace, &source, &args.options, show_progress).await?;
+    let namespace = args.namespace.as_deref().unwrap_or(PER_TENANT);
+    let summary = import(&state, namespace, &source, &args.options, show_progress).await?;
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let caller = Caller {
         principal: Principal::User { name: format!("cli:{who}"), is_admin: true, scopes: Actions::ALL, token: None },
@@ -89,9 +99,12 @@ pub async fn run_command(config: crate::Config, args: ImportArgs) -> anyhow::Res
         address: None,
     };
     let outcome = if summary.failed.is_empty() { Outcome::Ok } else { Outcome::Failed };
-    state.auth.audit_caller(&caller, "import", &args.namespace, outcome, &summary.headline()).await;
+    state.auth.audit_caller(&caller, "import", namespace, outcome, &summary.headline()).await;
     Ok(summary)
 }
+
+/// The summary's namespace when each tenant goes into its own.
+const PER_TENANT: &str = "(one namespace per tenant)";
 
 /// Imports what `source` lists (after the filters) into `namespace`.
 pub async fn import(state: &AppState, namespace: &str, source: &Source, options: &ImportOptions, show_progress: bool) -> anyhow::Result<Summary> {
@@ -112,7 +125,7 @@ pub async fn import(state: &AppState, namespace: &str, source: &Source, options:
         .map(|c| {
             let progress = progress.clone();
             async move {
-                let outcome = import_one(state, namespace, source, &c, options.overwrite).await;
+                let outcome = import_one(state, c.namespace.as_deref().unwrap_or(namespace), source, &c, options.overwrite).await;
                 progress.inc(1);
                 progress.set_message(format!("{} {}", c.name, c.version));
                 (c, outcome)

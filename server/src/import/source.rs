@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::helm::HelmSource;
+use super::storage::StorageSource;
 
 /// A version a source holds.
 #[derive(Debug, Clone)]
@@ -12,6 +13,8 @@ pub struct Candidate {
     /// The archive's sha256 as the source announces it (hex or `sha256:<hex>`); empty when it
     /// announces none (then the download is compared).
     pub digest: String,
+    /// The namespace it goes into when the source says (a tenant's folder), else the import's.
+    pub namespace: Option<String>,
     /// Where the source keeps it (an index entry's position, a path, a reference).
     pub(super) key: usize,
 }
@@ -27,6 +30,7 @@ pub struct Fetched {
 
 pub enum Source {
     Helm(HelmSource),
+    Storage(StorageSource),
 }
 
 impl Source {
@@ -35,6 +39,7 @@ impl Source {
     pub async fn list(&self) -> anyhow::Result<Vec<Candidate>> {
         match self {
             Self::Helm(s) => s.list().await,
+            Self::Storage(s) => s.list().await,
         }
     }
 
@@ -42,6 +47,7 @@ impl Source {
     pub async fn fetch(&self, candidate: &Candidate, max_archive: u64) -> Result<Fetched, String> {
         match self {
             Self::Helm(s) => s.fetch(candidate, max_archive).await,
+            Self::Storage(s) => s.fetch(candidate, max_archive).await,
         }
     }
 
@@ -49,6 +55,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Self::Helm(s) => s.url().to_owned(),
+            Self::Storage(s) => s.url().to_owned(),
         }
     }
 }

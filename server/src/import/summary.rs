@@ -6,6 +6,9 @@ use super::{Candidate, Fate};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Item {
+    /// The namespace, when each tenant of the source goes into its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub name: String,
     pub version: String,
     /// The archive's digest here (imported, skipped; for a conflict, the one kept).
@@ -37,6 +40,7 @@ impl Summary {
 
     pub(super) fn record(&mut self, c: &Candidate, fate: Fate) {
         let item = |digest: Option<String>, source_digest: Option<String>, reason: Option<String>| Item {
+            namespace: c.namespace.clone(),
             name: c.name.clone(),
             version: c.version.clone(),
             digest,
@@ -79,7 +83,8 @@ impl std::fmt::Display for Summary {
         for c in &self.conflicts {
             writeln!(
                 f,
-                "conflict: {} {} is here as {}, the source has {} (kept; --overwrite replaces it)",
+                "conflict: {}{} {} is here as {}, the source has {} (kept; --overwrite replaces it)",
+                c.namespace.as_ref().map(|n| format!("{n}/")).unwrap_or_default(),
                 c.name,
                 c.version,
                 c.digest.as_deref().unwrap_or_default(),
@@ -87,7 +92,8 @@ impl std::fmt::Display for Summary {
             )?;
         }
         for failure in &self.failed {
-            writeln!(f, "failed: {} {}: {}", failure.name, failure.version, failure.reason.as_deref().unwrap_or_default())?;
+            let ns = failure.namespace.as_ref().map(|n| format!("{n}/")).unwrap_or_default();
+            writeln!(f, "failed: {ns}{} {}: {}", failure.name, failure.version, failure.reason.as_deref().unwrap_or_default())?;
         }
         Ok(())
     }
