@@ -38,8 +38,17 @@ pub enum StartError {
     Search(String),
 }
 
-/// Opens both stores named by the configuration.
+/// Opens both stores named by the configuration, and the indexes a server keeps.
 pub async fn open_state(config: Config) -> Result<AppState, StartError> {
+    let mut state = open_stores(config).await?;
+    let index = crate::packs::index::IndexCache::for_store(state.auth.store().as_ref(), &state.config).await.map_err(StartError::Search)?;
+    state.index = Arc::new(index);
+    Ok(state)
+}
+
+/// Opens both stores for a command that writes as a push would (an import), without the
+/// server's indexes: the servers follow what it writes through the change sequence.
+pub async fn open_stores(config: Config) -> Result<AppState, StartError> {
     let store = registry_store::open_store(&config.database_url).await?;
     let storage_url = StorageUrl::parse(&config.storage_url, config.s3.clone())?;
     let blobs = ObjectBlobStore::open(&storage_url)?;
@@ -52,13 +61,12 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
         })?;
     let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
     let auth = crate::auth::Auth::open(store.clone(), &config.auth, config.listen).await?;
-    let index = crate::packs::index::IndexCache::for_store(store.as_ref(), &config).await.map_err(StartError::Search)?;
     Ok(AppState {
         config: Arc::new(config),
         meta: store,
         blobs,
         auth,
-        index: Arc::new(index),
+        index: Arc::default(),
     })
 }
 
