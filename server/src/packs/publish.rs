@@ -11,7 +11,7 @@ use registry_core::store::NewManifest;
 use registry_core::{Digest, RepoName};
 use serde_json::json;
 
-use super::{CHART_LAYER, tag_of};
+use super::{CHART_LAYER, signatures, tag_of};
 use crate::AppState;
 
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -29,6 +29,9 @@ pub enum PublishError {
     /// The database or the storage does not answer.
     #[error("{1}")]
     Unavailable(&'static str, String),
+    /// A signature that does not parse, a policy that wants one, a store failure on the way.
+    #[error("{}", .0.message)]
+    Oci(crate::routes::oci::error::OciError),
     #[error("{0}")]
     Internal(String),
 }
@@ -53,6 +56,12 @@ impl From<crate::storage::StoreBlobError> for PublishError {
                 None => Self::Internal(e.to_string()),
             },
         }
+    }
+}
+
+impl From<crate::routes::oci::error::OciError> for PublishError {
+    fn from(e: crate::routes::oci::error::OciError) -> Self {
+        Self::Oci(e)
     }
 }
 
@@ -152,4 +161,58 @@ pub async fn publish(
     };
     state.meta.put_manifest(repo, &new, Some(&tag)).await?;
     Ok(digest)
+}
+
+/// An archive on its way in (a `ChartMuseum` upload, an import): read with the limits and named,
+/// with its Helm provenance and minisign signature; nothing stored yet.
+pub struct Upload {
+    pub namespace: String,
+    pub meta: PackMeta,
+    pub repo: RepoName,
+    archive: Bytes,
+    prov: Option<Bytes>,
+    minisig: Option<Bytes>,
+}
+
+impl Upload {
+    /// Reads `archive`'s metadata. `companion` is a Helm `.prov` (kept as a layer, as Helm
+    /// stores it) or a minisign signature (checked against the namespace's keys at `store`).
+    pub async fn read(state: &AppState, namespace: &str, archive: Bytes, companion: Option<Bytes>) -> Result<Self, PublishError> {
+        let meta = read_meta(state, archive.clone()).await?;
+        let repo = repository(namespace, &meta)?;
+        let (prov, minisig) = match companion {
+            Some(p) if signatures::is_minisig(&p) => (None, Some(p)),
+            other => (other, None),
+        };
+        Ok(Self { namespace: namespace.to_owned(), meta, repo, archive, prov, minisig })
+    }
+
+    /// Adds a minisign signature found apart from the provenance.
+    #[must_use]
+    pub fn with_minisig(mut self, minisig: Option<Bytes>) -> Self {
+        if minisig.is_some() {
+            self.minisig = minisig;
+        }
+        self
+    }
+
+    /// Checks the signature and the namespace's signature policy, then stores the version (and
+    /// its signature as a referrer), as a push would. Refuses an existing version unless `overwrite`.
+    pub async fn store(self, state: &AppState, overwrite: bool) -> Result<Digest, PublishError> {
+        let signature = match &self.minisig {
+            Some(file) => {
+                let sig = signatures::parse(file).map_err(PublishError::BadPackage)?;
+                Some(signatures::check(state, &self.namespace, &sig, self.archive.clone(), Digest::of(file)).await?)
+            }
+            None => None,
+        };
+        signatures::enforce(signatures::required(state, &self.namespace).await?, signature.as_ref()).map_err(PublishError::Refused)?;
+        let archive_len = self.archive.len() as u64;
+        let manifest = publish(state, &self.repo, &self.meta, self.archive, self.prov, signature, overwrite).await?;
+        if let Some(file) = self.minisig {
+            let size = state.meta.manifest(&self.repo, &manifest).await?.map_or(archive_len, |m| m.size);
+            signatures::store_referrer(state, &self.repo, &manifest, size, file).await?;
+        }
+        Ok(manifest)
+    }
 }
