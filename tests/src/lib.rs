@@ -10,6 +10,7 @@ pub mod docker;
 pub mod browser;
 pub mod chart;
 pub mod fixtures;
+pub mod large_pack;
 pub mod oci;
 pub mod outage;
 pub mod peers;

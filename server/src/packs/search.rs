@@ -2,8 +2,9 @@
 //! by the same change-sequence follower as the Helm index, each commit recording the change
 //! sequence number it reflects so a restart only applies what changed since. Fields by weight:
 //! name, then display name, description and repository, then keywords, maintainers and
-//! annotations, then the README. Every word must match somewhere; the last one also as a
-//! prefix, longer ones also with typos; `"quoted words"` match as a phrase. Ranking: an exact
+//! annotations, then, far below, the README (a long README names many other products: a word
+//! there must not weigh like a keyword). Every word must match somewhere; the last one also
+//! as a prefix, longer ones also with typos (not in the README); `"quoted words"` match as a phrase. Ranking: an exact
 //! name first, then names starting with the query (shortest first), then the name with a
 //! typo, deprecated packs after current ones, then relevance, then recency.
 
@@ -30,7 +31,7 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 7;
+const SCHEMA_VERSION: u32 = 8;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
@@ -42,7 +43,7 @@ struct Fields {
     name: Field,
     name_exact: Field,
     name_len: Field,
-    /// Every text of the pack at once, for prefix and typo matching (one automaton per word
+    /// Every text of the pack but its README at once, for prefix and typo matching (one automaton per word
     /// instead of one per field).
     all: Field,
     display_name: Field,
@@ -56,6 +57,7 @@ struct Fields {
     repository: Field,
     version: Field,
     app_version: Field,
+    icon: Field,
     deprecated: Field,
     signed: Field,
     signature: Field,
@@ -87,6 +89,7 @@ impl Fields {
             repository: b.add_text_field("repository", STRING | STORED),
             version: b.add_text_field("version", STORED),
             app_version: b.add_text_field("app_version", STORED),
+            icon: b.add_text_field("icon", STORED),
             deprecated: b.add_u64_field("deprecated", INDEXED | STORED | FAST),
             signed: b.add_u64_field("signed", INDEXED | STORED | FAST),
             signature: b.add_text_field("signature", STORED),
@@ -124,6 +127,8 @@ pub struct Hit {
     pub display_name: Option<String>,
     pub version: String,
     pub app_version: Option<String>,
+    /// The icon URL the pack gives.
+    pub icon: Option<String>,
     pub description: Option<String>,
     pub kind: String,
     pub deprecated: bool,
@@ -334,6 +339,7 @@ impl SearchIndex {
             }
         };
         text(f.app_version, m.app_version.as_deref());
+        text(f.icon, m.icon.as_deref());
         text(f.signature, signature);
         if latest {
             text(f.display_name, display_name);
@@ -341,7 +347,7 @@ impl SearchIndex {
             let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
             let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
             let (keywords, maintainers, annotations) = (m.keywords.join(" "), maintainers.join(" "), annotations.join(" "));
-            let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations), readme];
+            let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations)];
             text(f.all, Some(&everything.into_iter().flatten().collect::<Vec<_>>().join("\n")));
             text(f.repository_text, Some(&entry.repository));
             text(f.keywords, Some(&keywords));
@@ -391,7 +397,7 @@ impl SearchIndex {
             (f.keywords, 1.5, true),
             (f.maintainers, 1.0, false),
             (f.annotations, 1.0, false),
-            (f.readme, 0.5, true),
+            (f.readme, 0.15, true),
         ];
         let form = |word: &str, stemmed: bool| if stemmed { stem(word) } else { word.to_owned() };
         let mut musts = Vec::new();
@@ -534,6 +540,7 @@ impl SearchIndex {
             display_name: text(f.display_name),
             version: text(f.version).unwrap_or_default(),
             app_version: text(f.app_version),
+            icon: text(f.icon),
             description: text(f.description),
             kind: text(f.kind).unwrap_or_default(),
             deprecated: d.get_first(f.deprecated).and_then(|v| v.as_u64()) == Some(1),
