@@ -1,6 +1,6 @@
-//! Search: `helm search hub --endpoint` (helm 4 and 3, the URL it prints opening the pack page) against the real server, ranking
-//! (exact name first, prefixes, typos, deprecated packs below current ones), read-after-write,
-//! private namespaces, and bad queries.
+//! Search: `helm search hub --endpoint` (helm 4 and 3; the URL it prints is the pack page,
+//! which opens) against the real server, ranking (exact name first, prefixes, typos,
+//! deprecated packs below current ones), read-after-write, private namespaces, and bad queries.
 
 use reqwest::Method;
 use serde_json::Value;

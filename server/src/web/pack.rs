@@ -399,12 +399,11 @@ async fn page(
             if let Some(path) = &open_path {
                 let key = format!("template {path}");
                 let kept = VIEWS.lock().expect("not poisoned").get(&format!("{digest} {key}"));
-                let html = match kept {
-                    Some(hit) => hit,
-                    None => {
-                        let text = template_file(&state, entry, path).await?;
-                        rendered(&digest, &key, || render::template(&text))
-                    }
+                let html = if let Some(hit) = kept {
+                    hit
+                } else {
+                    let text = template_file(&state, entry, path).await?;
+                    rendered(&digest, &key, || render::template(&text))
                 };
                 open = Some(OpenFile { path: path.clone(), html });
             }

@@ -114,14 +114,6 @@ pub fn markdown(source: &str) -> (String, Vec<(u8, String, String)>) {
 /// structure is flattened and everything else escaped or removed.
 #[must_use]
 pub fn inline_markdown(text: &str) -> String {
-    let events = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH).filter_map(|e| match e {
-        Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::List(_) | Tag::Item | Tag::BlockQuote(_))
-        | Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::List(_) | TagEnd::Item | TagEnd::BlockQuote(_)) => None,
-        Event::SoftBreak | Event::HardBreak | Event::Rule => Some(Event::Text(CowStr::from(" "))),
-        other => Some(other),
-    });
-    let mut html = String::with_capacity(text.len() + 16);
-    pulldown_cmark::html::push_html(&mut html, events);
     static INLINE: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
         let mut b = ammonia::Builder::empty();
         b.add_tags(["code", "em", "strong", "del", "a"])
@@ -130,6 +122,14 @@ pub fn inline_markdown(text: &str) -> String {
             .link_rel(Some("noopener noreferrer nofollow"));
         b
     });
+    let events = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH).filter_map(|e| match e {
+        Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::List(_) | Tag::Item | Tag::BlockQuote(_))
+        | Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::List(_) | TagEnd::Item | TagEnd::BlockQuote(_)) => None,
+        Event::SoftBreak | Event::HardBreak | Event::Rule => Some(Event::Text(CowStr::from(" "))),
+        other => Some(other),
+    });
+    let mut html = String::with_capacity(text.len() + 16);
+    pulldown_cmark::html::push_html(&mut html, events);
     INLINE.clean(html.trim()).to_string()
 }
 
