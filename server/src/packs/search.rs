@@ -4,9 +4,10 @@
 //! name, then display name, description and repository, then keywords, maintainers and
 //! annotations, then, far below, the README (a long README names many other products: a word
 //! there must not weigh like a keyword). Every word must match somewhere; the last one also
-//! as a prefix, longer ones also with typos (not in the README); `"quoted words"` match as a phrase. Ranking: an exact
-//! name first, then names starting with the query (shortest first), then the name with a
-//! typo, deprecated packs after current ones, then relevance, then recency.
+//! as a prefix, longer ones also with typos (not in the README); `"quoted words"` match as a
+//! phrase. Ranking: an exact name first, then names starting with the query (shortest first),
+//! then the name with a typo; then packs the words match outside their README before those
+//! only their README names; deprecated packs after current ones, then relevance, then recency.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +37,8 @@ const SCHEMA_VERSION: u32 = 8;
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
 const TIER: f32 = 100_000.0;
+/// The score marking a match outside the README: below a tier, above any relevance score.
+const OUTSIDE_README: f32 = TIER / 10.0;
 /// The annotation a display name is read from (Artifact Hub's).
 const DISPLAY_NAME: &str = "artifacthub.io/displayName";
 
@@ -382,8 +385,9 @@ impl SearchIndex {
         self.reader.reload()
     }
 
-    /// The query for the words of a search (everything when there are none).
-    fn text_query(&self, parts: &[Part]) -> Box<dyn Query> {
+    /// The query for the words of a search (everything when there are none); without the
+    /// README, the words must all match elsewhere.
+    fn text_query(&self, parts: &[Part], readme: bool) -> Box<dyn Query> {
         if parts.is_empty() {
             return boxed(AllQuery);
         }
@@ -399,6 +403,7 @@ impl SearchIndex {
             (f.annotations, 1.0, false),
             (f.readme, 0.15, true),
         ];
+        let weighted: Vec<(Field, f32, bool)> = weighted.into_iter().filter(|(field, _, _)| readme || *field != f.readme).collect();
         let form = |word: &str, stemmed: bool| if stemmed { stem(word) } else { word.to_owned() };
         let mut musts = Vec::new();
         for (i, part) in parts.iter().enumerate() {
@@ -406,7 +411,7 @@ impl SearchIndex {
             let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
             match part {
                 Part::Phrase(words) if words.len() > 1 => {
-                    for (field, boost, stemmed) in weighted {
+                    for &(field, boost, stemmed) in &weighted {
                         let terms = words.iter().map(|w| Term::from_field_text(field, &form(w, stemmed))).collect();
                         shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
                     }
@@ -475,7 +480,7 @@ impl SearchIndex {
         let f = &self.fields;
         let parts = parse(&request.query);
         // Words, latest versions, readable namespaces: what the facets count.
-        let base = vec![self.text_query(&parts), Self::u64_is(f.latest, true), Self::one_of(f.namespace, &request.namespaces)];
+        let base = vec![self.text_query(&parts, true), Self::u64_is(f.latest, true), Self::one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
@@ -502,8 +507,11 @@ impl SearchIndex {
             }
             Sort::Relevance => {
                 let exact = request.query.trim().trim_matches('"').to_lowercase();
+                // Packs the words match outside their README rank above those only their README
+                // names (a long README names many other products).
+                let outside = (!parts.is_empty()).then(|| boxed(ConstScoreQuery::new(self.text_query(&parts, false), OUTSIDE_README)));
                 let ranked_query = boxed(BooleanQuery::new(
-                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect(),
+                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().chain(outside).map(|q| (Occur::Should, q))).collect(),
                 ));
                 let ranked = page.tweak_score(move |segment: &SegmentReader| {
                     let fast = segment.fast_fields();
@@ -513,10 +521,13 @@ impl SearchIndex {
                     move |doc: DocId, score: Score| {
                         let tiers = (score / TIER).floor();
                         let tier = rank(tiers);
+                        let rest = score - tiers * TIER;
+                        let outside = rest >= OUTSIDE_README;
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
                         // Among names starting with the query, the closest (shortest) first.
                         let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
-                        (tier, current, shorter, score - tiers * TIER, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                        let relevance = if outside { rest - OUTSIDE_README } else { rest };
+                        (tier, outside, current, shorter, relevance, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
                 let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
