@@ -16,6 +16,7 @@ pub mod oci;
 pub mod outage;
 pub mod peers;
 pub mod postgres;
+pub mod proxy;
 pub mod s3;
 pub mod server;
 pub mod signing;

@@ -210,8 +210,8 @@ impl PageError {
 
 impl From<registry_core::store::StoreError> for PageError {
     fn from(e: registry_core::store::StoreError) -> Self {
-        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
-            tracing::warn!("page: {e}");
+        if let Some(backend) = crate::routes::unavailable::store(&e) {
+            crate::routes::unavailable::log(backend, &e);
             return Self::new(StatusCode::SERVICE_UNAVAILABLE, "The registry cannot reach its database right now. Try again in a moment.");
         }
         tracing::error!("page failed: {e}");
@@ -232,6 +232,7 @@ impl IntoResponse for PageError {
             StatusCode::UNAUTHORIZED => "Sign in to see this".to_owned(),
             StatusCode::BAD_REQUEST => "That request is not right".to_owned(),
             StatusCode::TOO_MANY_REQUESTS => "Too many attempts".to_owned(),
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable".to_owned(),
             _ => "Something went wrong".to_owned(),
         };
         let page = ErrorPage { layout: Layout::new(""), title, message: self.message };
@@ -239,6 +240,7 @@ impl IntoResponse for PageError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
         }
+        crate::routes::unavailable::add_retry_after(&mut response);
         response
     }
 }
