@@ -11,6 +11,7 @@ pub mod browser;
 pub mod chart;
 pub mod fixtures;
 pub mod import;
+pub mod large_pack;
 pub mod oci;
 pub mod outage;
 pub mod peers;

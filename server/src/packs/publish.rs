@@ -26,14 +26,20 @@ pub enum PublishError {
     /// A namespace rule (quota) refuses it.
     #[error("{0}")]
     Refused(String),
-    /// The database or the storage does not answer.
-    #[error("{1}")]
-    Unavailable(&'static str, String),
     /// A signature that does not parse, a policy that wants one, a store failure on the way.
     #[error("{}", .0.message)]
     Oci(crate::routes::oci::error::OciError),
+    /// The database or the storage does not answer.
+    #[error("{1}")]
+    Unavailable(&'static str, String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::routes::oci::error::OciError> for PublishError {
+    fn from(e: crate::routes::oci::error::OciError) -> Self {
+        Self::Oci(e)
+    }
 }
 
 impl From<registry_core::store::StoreError> for PublishError {
@@ -56,12 +62,6 @@ impl From<crate::storage::StoreBlobError> for PublishError {
                 None => Self::Internal(e.to_string()),
             },
         }
-    }
-}
-
-impl From<crate::routes::oci::error::OciError> for PublishError {
-    fn from(e: crate::routes::oci::error::OciError) -> Self {
-        Self::Oci(e)
     }
 }
 

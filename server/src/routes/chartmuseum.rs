@@ -255,8 +255,8 @@ fn publish_error(e: PublishError) -> RepoError {
         PublishError::BadPackage(m) => error(StatusCode::BAD_REQUEST, m),
         PublishError::Exists => error(StatusCode::CONFLICT, "file already exists"),
         PublishError::Refused(m) => error(StatusCode::FORBIDDEN, m),
-        PublishError::Unavailable(backend, m) => error(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &m)),
         PublishError::Oci(e) => oci_error(e),
+        PublishError::Unavailable(backend, m) => error(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &m)),
         PublishError::Internal(m) => {
             tracing::error!("chart upload failed: {m}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
