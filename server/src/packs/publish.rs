@@ -47,7 +47,7 @@ pub fn repository(namespace: &str, meta: &PackMeta) -> Result<RepoName, PublishE
 async fn put_blob(state: &AppState, repo: &RepoName, data: Bytes) -> Result<(Digest, u64), PublishError> {
     let size = data.len() as u64;
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-    let info = crate::storage::store_blob(state, repo, stream, None, None).await.map_err(|e| match e {
+    let info = crate::storage::store_blob(state, repo, stream, None).await.map_err(|e| match e {
         quota @ crate::storage::StoreBlobError::Quota { .. } => PublishError::Refused(quota.to_string()),
         other => PublishError::Internal(other.to_string()),
     })?;

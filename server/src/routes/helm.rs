@@ -195,7 +195,7 @@ async fn download(
         "minisig" => entry.signature.as_ref().map(|s| s.blob.clone()).ok_or_else(not_found)?,
         _ => entry.archive_digest.clone(),
     };
-    let read = state.blobs.get(&digest, None).await.map_err(|e| {
+    let read = crate::storage::read_blob(&state, &digest).await.map_err(|e| {
         tracing::error!("chart download failed: {e}");
         RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     })?;
