@@ -91,7 +91,8 @@ async fn hung_database_and_storage_answer_503_then_recover() {
     assert_unavailable("chart download", &send(get("/team/charts/app-1.0.0.tgz")).await, "json", DEADLINE);
     let other = sherpack_archive("other", "1.0.0", 30_000);
     let push = http.post(oci.url(&format!("/v2/team/other/blobs/uploads/?digest={}", digest(&other)))).body(other.clone());
-    assert_unavailable("blob upload", &send(push).await, "oci", IDLE);
+    // The write stalls (`IDLE`), then removing what it wrote waits on the storage too (`DEADLINE`).
+    assert_unavailable("blob upload", &send(push).await, "oci", IDLE + DEADLINE);
     assert_eq!(send(get("/v2/team/app/manifests/1.0.0")).await.status, 200, "the manifest comes from the database");
     s3.set(Fault::None);
     let resumed = Instant::now();

@@ -87,8 +87,10 @@ impl BlobStore for TimedBlobs {
         idle_bounded(self.inner.read_parts(upload, parts), self.deadlines.idle)
     }
 
+    /// Bounded like a single call: it runs while a client waits for the answer to a failed
+    /// upload, and what it leaves is the orphan sweep's.
     async fn delete_upload(&self, upload: &str) -> Result<(), BlobError> {
-        self.within(self.deadlines.long, "delete upload", self.inner.delete_upload(upload)).await
+        self.within(self.deadlines.storage, "delete upload", self.inner.delete_upload(upload)).await
     }
 
     async fn get(&self, blob: &BlobLink, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
