@@ -36,6 +36,9 @@ pub enum BlobError {
     Input(#[source] std::io::Error),
     #[error("object storage error: {0}")]
     Backend(String),
+    /// The storage did not answer in time (it hangs, or the network to it does).
+    #[error("object storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// A blob written and verified but not yet readable under its digest.

@@ -136,6 +136,10 @@ pub enum ChangeKind {
     /// Every derived view (Helm index, search index) is to be rebuilt from the store; its
     /// repository is empty.
     Reindex,
+    /// A credential stopped being what it was (a token revoked, a user's password or admin
+    /// flag changed, a user removed): servers forget the credentials they verified before it.
+    /// Its repository is empty.
+    Credentials,
 }
 
 impl ChangeKind {
@@ -149,6 +153,7 @@ impl ChangeKind {
             Self::BlobLinked => "blob_linked",
             Self::BlobUnlinked => "blob_unlinked",
             Self::Reindex => "reindex",
+            Self::Credentials => "credentials",
         }
     }
 
@@ -162,6 +167,7 @@ impl ChangeKind {
             "blob_linked" => Self::BlobLinked,
             "blob_unlinked" => Self::BlobUnlinked,
             "reindex" => Self::Reindex,
+            "credentials" => Self::Credentials,
             _ => return None,
         })
     }

@@ -125,6 +125,8 @@ pub struct PackSpec<'a> {
     pub files: &'a [(&'a str, &'a str)],
     /// Bytes of incompressible filler in an extra file.
     pub filler: usize,
+    pub icon: Option<&'a str>,
+    pub app_version: Option<&'a str>,
 }
 
 impl<'a> PackSpec<'a> {
@@ -144,6 +146,8 @@ impl<'a> PackSpec<'a> {
             dependencies: &[],
             files: &[],
             filler: 0,
+            icon: None,
+            app_version: None,
         }
     }
 }
@@ -156,7 +160,7 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     let annotations: serde_json::Map<String, serde_json::Value> = spec.annotations.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
     let dependencies: Vec<serde_json::Value> =
         spec.dependencies.iter().map(|(name, version, repository)| serde_json::json!({ "name": name, "version": version, "repository": repository })).collect();
-    let fields = serde_json::json!({
+    let mut fields = serde_json::json!({
         "name": spec.name,
         "version": spec.version,
         "description": spec.description,
@@ -165,6 +169,12 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
         "deprecated": spec.deprecated,
         "annotations": annotations,
     });
+    if let Some(icon) = spec.icon {
+        fields["icon"] = icon.into();
+    }
+    if let Some(app_version) = spec.app_version {
+        fields["appVersion"] = app_version.into();
+    }
     let (meta_file, meta) = if spec.helm {
         let mut chart = fields;
         chart["apiVersion"] = "v2".into();
@@ -187,11 +197,11 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     // Helm charts sit under one top directory; packs at the archive root.
     let dir = if spec.helm { format!("{}/", spec.name) } else { String::new() };
     let path = |file: &str| format!("{dir}{file}");
-    let mut files: Vec<(String, &[u8])> = vec![
-        (path(meta_file), meta.as_bytes()),
-        (path("values.yaml"), spec.values.unwrap_or("replicas: 1\n").as_bytes()),
-        (path("templates/deployment.yaml"), b"kind: Deployment\n"),
-    ];
+    let mut files: Vec<(String, &[u8])> = vec![(path(meta_file), meta.as_bytes()), (path("values.yaml"), spec.values.unwrap_or("replicas: 1\n").as_bytes())];
+    // A default template unless the spec brings its own.
+    if !spec.files.iter().any(|(f, _)| f.starts_with("templates/")) {
+        files.push((path("templates/deployment.yaml"), b"kind: Deployment\n"));
+    }
     if !spec.helm {
         files.insert(0, (path("MANIFEST"), b"sherpack-manifest-version: 1\n"));
     }

@@ -29,6 +29,9 @@ pub enum PublishError {
     /// A signature that does not parse, a policy that wants one, a store failure on the way.
     #[error("{}", .0.message)]
     Oci(crate::routes::oci::error::OciError),
+    /// The database or the storage does not answer.
+    #[error("{1}")]
+    Unavailable(&'static str, String),
     #[error("{0}")]
     Internal(String),
 }
@@ -36,6 +39,29 @@ pub enum PublishError {
 impl From<crate::routes::oci::error::OciError> for PublishError {
     fn from(e: crate::routes::oci::error::OciError) -> Self {
         Self::Oci(e)
+    }
+}
+
+impl From<registry_core::store::StoreError> for PublishError {
+    fn from(e: registry_core::store::StoreError) -> Self {
+        match crate::routes::unavailable::store(&e) {
+            Some(backend) => Self::Unavailable(backend, e.to_string()),
+            None => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StoreBlobError> for PublishError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        use crate::storage::StoreBlobError;
+        match e {
+            quota @ StoreBlobError::Quota { .. } => Self::Refused(quota.to_string()),
+            StoreBlobError::Store(e) => e.into(),
+            StoreBlobError::Blob(e) => match crate::routes::unavailable::blob(&e) {
+                Some(backend) => Self::Unavailable(backend, e.to_string()),
+                None => Self::Internal(e.to_string()),
+            },
+        }
     }
 }
 
@@ -56,10 +82,7 @@ pub fn repository(namespace: &str, meta: &PackMeta) -> Result<RepoName, PublishE
 async fn put_blob(state: &AppState, repo: &RepoName, data: Bytes) -> Result<(Digest, u64), PublishError> {
     let size = data.len() as u64;
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-    let info = crate::storage::store_blob(state, repo, stream, None, None).await.map_err(|e| match e {
-        quota @ crate::storage::StoreBlobError::Quota { .. } => PublishError::Refused(quota.to_string()),
-        other => PublishError::Internal(other.to_string()),
-    })?;
+    let info = crate::storage::store_blob(state, repo, stream, None, None).await?;
     Ok((info.digest, size))
 }
 
@@ -98,9 +121,8 @@ pub async fn publish(
     signature: Option<registry_core::store::PackSignature>,
     overwrite: bool,
 ) -> Result<Digest, PublishError> {
-    let internal = |e: registry_core::store::StoreError| PublishError::Internal(e.to_string());
     let tag = tag_of(&meta.version);
-    if !overwrite && state.meta.resolve_tag(repo, &tag).await.map_err(internal)?.is_some() {
+    if !overwrite && state.meta.resolve_tag(repo, &tag).await?.is_some() {
         return Err(PublishError::Exists);
     }
     let (config, config_size) = put_blob(state, repo, Bytes::from(config_of(meta))).await?;
@@ -137,7 +159,7 @@ pub async fn publish(
         references: parsed.references,
         pack: Some(pack),
     };
-    state.meta.put_manifest(repo, &new, Some(&tag)).await.map_err(internal)?;
+    state.meta.put_manifest(repo, &new, Some(&tag)).await?;
     Ok(digest)
 }
 

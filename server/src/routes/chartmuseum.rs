@@ -241,7 +241,9 @@ async fn upload_signature(
 }
 
 fn oci_error(e: crate::routes::oci::error::OciError) -> RepoError {
-    if e.status.is_server_error() {
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        error(e.status, e.message)
+    } else if e.status.is_server_error() {
         error(e.status, "internal server error")
     } else {
         error(e.status, e.message)
@@ -254,6 +256,7 @@ fn publish_error(e: PublishError) -> RepoError {
         PublishError::Exists => error(StatusCode::CONFLICT, "file already exists"),
         PublishError::Refused(m) => error(StatusCode::FORBIDDEN, m),
         PublishError::Oci(e) => oci_error(e),
+        PublishError::Unavailable(backend, m) => error(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &m)),
         PublishError::Internal(m) => {
             tracing::error!("chart upload failed: {m}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

@@ -53,6 +53,7 @@ impl IntoResponse for RepoError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
         }
+        crate::routes::unavailable::add_retry_after(&mut response);
         response
     }
 }
@@ -67,11 +68,20 @@ impl From<AuthError> for RepoError {
     }
 }
 
+impl From<registry_core::blob::BlobError> for RepoError {
+    fn from(e: registry_core::blob::BlobError) -> Self {
+        if let Some(backend) = crate::routes::unavailable::blob(&e) {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &e));
+        }
+        tracing::error!("reading a blob failed: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+}
+
 impl From<registry_core::store::StoreError> for RepoError {
     fn from(e: registry_core::store::StoreError) -> Self {
-        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
-            tracing::warn!("repository request: {e}");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "the registry's database is unavailable; retry shortly");
+        if let Some(backend) = crate::routes::unavailable::store(&e) {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &e));
         }
         tracing::error!("repository request failed: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
@@ -195,10 +205,7 @@ async fn download(
         "minisig" => entry.signature.as_ref().map(|s| s.blob.clone()).ok_or_else(not_found)?,
         _ => entry.archive_digest.clone(),
     };
-    let read = state.blobs.get(&digest, None).await.map_err(|e| {
-        tracing::error!("chart download failed: {e}");
-        RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-    })?;
+    let read = state.blobs.get(&digest, None).await.map_err(RepoError::from)?;
     let mut response = Body::from_stream(read.stream).into_response();
     let h = response.headers_mut();
     let content_type = match suffix {
