@@ -8,8 +8,9 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt as _};
-use registry_core::Digest;
-use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream, Staged, StoredObject};
+use registry_core::blob::{BlobError, BlobLocation, BlobRead, BlobStore, ByteStream, Part, StoredObject};
+use registry_core::store::BlobLink;
+use registry_core::{Digest, Hasher};
 
 use super::Deadlines;
 
@@ -78,18 +79,26 @@ fn stalled_input(e: BlobError, what: &str) -> BlobError {
 
 #[async_trait::async_trait]
 impl BlobStore for TimedBlobs {
-    async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError> {
-        self.watched(data, "stage", |data| self.inner.stage(data, expected)).await
+    async fn write_part(&self, upload: &str, part: &str, data: ByteStream, hasher: &mut Hasher) -> Result<u64, BlobError> {
+        self.watched(data, "write part", |data| self.inner.write_part(upload, part, data, hasher)).await
     }
 
-    async fn publish(&self, staged: Staged) -> Result<BlobInfo, BlobError> {
-        self.within(self.deadlines.long, "publish", self.inner.publish(staged)).await
+    fn read_parts(&self, upload: &str, parts: &[Part]) -> ByteStream {
+        idle_bounded(self.inner.read_parts(upload, parts), self.deadlines.idle)
     }
 
-    async fn discard(&self, staged: Staged) {
-        if tokio::time::timeout(self.deadlines.storage, self.inner.discard(staged)).await.is_err() {
-            tracing::warn!("discarding a staged blob timed out: garbage collection removes it");
-        }
+    async fn delete_upload(&self, upload: &str) -> Result<(), BlobError> {
+        self.within(self.deadlines.long, "delete upload", self.inner.delete_upload(upload)).await
+    }
+
+    async fn get(&self, blob: &BlobLink, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
+        let mut read = self.within(self.deadlines.storage, "get", self.inner.get(blob, range)).await?;
+        read.stream = idle_bounded(read.stream, self.deadlines.idle);
+        Ok(read)
+    }
+
+    async fn delete(&self, digest: &Digest, location: &BlobLocation) -> Result<(), BlobError> {
+        self.within(self.deadlines.long, "delete", self.inner.delete(digest, location)).await
     }
 
     async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError> {
@@ -98,32 +107,6 @@ impl BlobStore for TimedBlobs {
 
     async fn delete_object(&self, location: &str) -> Result<(), BlobError> {
         self.within(self.deadlines.storage, "delete", self.inner.delete_object(location)).await
-    }
-
-    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
-        let mut read = self.within(self.deadlines.storage, "get", self.inner.get(digest, range)).await?;
-        read.stream = idle_bounded(read.stream, self.deadlines.idle);
-        Ok(read)
-    }
-
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
-        self.within(self.deadlines.storage, "stat", self.inner.stat(digest)).await
-    }
-
-    async fn delete(&self, digest: &Digest) -> Result<(), BlobError> {
-        self.within(self.deadlines.storage, "delete", self.inner.delete(digest)).await
-    }
-
-    async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError> {
-        self.watched(data, "upload part", |data| self.inner.put_upload_part(upload, part, data)).await
-    }
-
-    fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream {
-        idle_bounded(self.inner.upload_parts(upload, parts), self.deadlines.idle)
-    }
-
-    async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError> {
-        self.within(self.deadlines.long, "delete upload parts", self.inner.delete_upload_parts(upload)).await
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

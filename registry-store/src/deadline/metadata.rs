@@ -59,9 +59,9 @@ timed!(MetadataStore {
     call fn ping(&self) -> StoreResult<()>;
     call fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
     call fn list_repositories(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
-    call fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
+    call fn link_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     call fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>>;
-    call fn complete_upload(&self, id: &str, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
+    call fn complete_upload(&self, id: &str, repo: &RepoName, blob: &BlobLink) -> StoreResult<bool>;
     call fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     call fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>>;
     call fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>>;
@@ -90,9 +90,9 @@ timed!(MetadataStore {
     call fn namespace_bytes(&self, namespace: &str) -> StoreResult<u64>;
     long fn lock_blob(&self, digest: &Digest) -> StoreResult<BlobGuard>;
     long fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
-    long fn blob_digests(&self) -> StoreResult<Vec<Digest>>;
+    long fn blob_locations(&self) -> StoreResult<Vec<(Digest, registry_core::blob::BlobLocation)>>;
     long fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
-    call fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>>;
+    call fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>>;
 });
 
 timed!(AuthStore {

@@ -82,7 +82,7 @@ pub fn repository(namespace: &str, meta: &PackMeta) -> Result<RepoName, PublishE
 async fn put_blob(state: &AppState, repo: &RepoName, data: Bytes) -> Result<(Digest, u64), PublishError> {
     let size = data.len() as u64;
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-    let info = crate::storage::store_blob(state, repo, stream, None, None).await?;
+    let info = crate::storage::store_blob(state, repo, stream, None).await?;
     Ok((info.digest, size))
 }
 

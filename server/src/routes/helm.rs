@@ -78,6 +78,16 @@ impl From<registry_core::blob::BlobError> for RepoError {
     }
 }
 
+impl From<crate::storage::StoreBlobError> for RepoError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        match e {
+            crate::storage::StoreBlobError::Blob(e) => e.into(),
+            crate::storage::StoreBlobError::Store(e) => e.into(),
+            quota @ crate::storage::StoreBlobError::Quota { .. } => Self::new(StatusCode::FORBIDDEN, quota.to_string()),
+        }
+    }
+}
+
 impl From<registry_core::store::StoreError> for RepoError {
     fn from(e: registry_core::store::StoreError) -> Self {
         if let Some(backend) = crate::routes::unavailable::store(&e) {
@@ -205,7 +215,7 @@ async fn download(
         "minisig" => entry.signature.as_ref().map(|s| s.blob.clone()).ok_or_else(not_found)?,
         _ => entry.archive_digest.clone(),
     };
-    let read = state.blobs.get(&digest, None).await.map_err(RepoError::from)?;
+    let read = crate::storage::read_blob(&state, &digest).await.map_err(RepoError::from)?;
     let mut response = Body::from_stream(read.stream).into_response();
     let h = response.headers_mut();
     let content_type = match suffix {

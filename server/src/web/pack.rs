@@ -289,7 +289,7 @@ async fn download_values(State(state): State<AppState>, headers: HeaderMap, Clie
 /// A template file of the archive, read with the registry's archive limits.
 async fn template_file(state: &AppState, entry: &Entry, path: &str) -> Result<String, PageError> {
     let limits = state.config.packs;
-    let read = state.blobs.get(&entry.archive_digest, None).await.map_err(|e| {
+    let read = crate::storage::read_blob(state, &entry.archive_digest).await.map_err(|e| {
         tracing::error!(digest = %entry.archive_digest, "reading a pack archive for its template: {e}");
         PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "The pack's archive cannot be read right now. Try again in a moment.")
     })?;
