@@ -80,7 +80,8 @@ fn import_a_static_repository(target: &Target) {
     });
     let page = String::from_utf8(get(&format!("{base}/-/packs/team/webapp")).1).unwrap();
     assert!(page.contains("1.1.0") && page.contains(webapp_digest), "the pack page shows the version and its digest");
-    assert!(page.contains("/-/packs/team/mychart"), "the dependency, imported too, is linked");
+    let dependencies = String::from_utf8(get(&format!("{base}/-/packs/team/webapp/dependencies")).1).unwrap();
+    assert!(dependencies.contains("/-/packs/team/mychart"), "the dependency, imported too, is linked");
 }
 
 #[test]

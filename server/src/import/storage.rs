@@ -66,7 +66,7 @@ impl StorageSource {
         let mut candidates = Vec::new();
         for path in &objects {
             let parts: Vec<String> = path.prefix_match(&self.prefix).into_iter().flatten().map(|p| p.as_ref().to_owned()).collect();
-            let Some(file) = parts.last().filter(|f| f.ends_with(".tgz")) else { continue };
+            let Some(file) = parts.last().filter(|f| std::path::Path::new(f).extension().is_some_and(|e| e == "tgz")) else { continue };
             if parts.len() != depth + 1 {
                 continue;
             }
