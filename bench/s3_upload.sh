@@ -7,11 +7,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sherpack-registry/target}"
 export SHERPACK_TOOLS_DIR="${SHERPACK_TOOLS_DIR:-$HOME/.cache/sherpack-registry/tools}"
 LABEL="${LABEL:-}"
+# PROFILE=dev measures debug builds (when a release build of two revisions is too costly).
+PROFILE="${PROFILE:-release}"
+DIR="$([ "$PROFILE" = dev ] && echo debug || echo release)"
 MOTO=""
 trap '[ -n "$MOTO" ] && kill $MOTO 2>/dev/null' EXIT
 
-cargo build --release -q -p sherpack-registry
-cargo build --release -q -p sherpack-test-support --example s3_upload_bench
+cargo build --profile "$PROFILE" -q -p sherpack-registry
+cargo build --profile "$PROFILE" -q -p sherpack-test-support --example s3_upload_bench
 VENV="$SHERPACK_TOOLS_DIR/venv"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >/dev/null 2>&1 & MOTO=$!
@@ -19,8 +22,8 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && br
 
 out="bench/results/s3-upload-$(date -u +%Y%m%d-%H%M%S)${LABEL:+-$LABEL}.md"
 {
-  echo "# Upload to S3 (moto), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git rev-parse --short HEAD)${LABEL:+ ($LABEL)}"
+  echo "# Upload to S3 (moto), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(git rev-parse --short HEAD)${LABEL:+ ($LABEL)}, $PROFILE build, load average $(cut -d' ' -f1 /proc/loadavg) at start"
   echo
-  SHERPACK_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT" "$CARGO_TARGET_DIR/release/examples/s3_upload_bench"
+  SHERPACK_TEST_S3_ENDPOINT="http://127.0.0.1:$PORT" "$CARGO_TARGET_DIR/$DIR/examples/s3_upload_bench"
 } | tee "$out"
 echo "saved $out"
