@@ -131,6 +131,21 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes one object by the location [`list_objects`](Self::list_objects) gave.
     async fn delete_object(&self, location: &str) -> Result<(), BlobError>;
 
+    /// Removes several blobs' objects (in bulk requests where the backend has them, as S3
+    /// does); absent objects are not an error. The first failure is returned, after trying
+    /// every blob.
+    async fn delete_many(&self, blobs: &[(Digest, BlobLocation)]) -> Result<(), BlobError> {
+        let mut first = Ok(());
+        for (digest, location) in blobs {
+            if let Err(e) = self.delete(digest, location).await
+                && first.is_ok()
+            {
+                first = Err(e);
+            }
+        }
+        first
+    }
+
     /// Checks that the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), BlobError>;
 }

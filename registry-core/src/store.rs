@@ -223,6 +223,9 @@ pub trait MetadataStore: Send + Sync + 'static {
         manifest: &NewManifest,
         tag: Option<&str>,
     ) -> StoreResult<()>;
+    /// Several manifest pushes as `put_manifest` makes them, in one transaction (all or none):
+    /// for bulk imports, where a transaction per version would spend its time committing.
+    async fn put_manifests(&self, pushes: &[(RepoName, NewManifest, Option<String>)]) -> StoreResult<()>;
     async fn manifest(
         &self,
         repo: &RepoName,
@@ -266,6 +269,10 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Pack versions, of one repository or of every repository, ordered by repository.
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
+    /// The pack versions of the repositories named after `after`, whole repositories in name
+    /// order, each oldest first, about `limit` versions (more when the last repository holds
+    /// more; none when no repository is left): every pack read a page at a time.
+    async fn packs_after(&self, after: &str, limit: u32) -> StoreResult<Vec<PackRecord>>;
     /// The tags pointing at manifests of pack versions' archives, of one repository or of
     /// every repository of a namespace, by repository and tag.
     async fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>>;
@@ -295,7 +302,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// guard is dropped. Publishing a blob (moving it in place and linking it) and garbage
     /// collection (unlinking it and deleting the object) both hold it, so neither ever sees
     /// the other half done.
-    async fn lock_blob(&self, digest: &Digest) -> StoreResult<BlobGuard>;
+    async fn lock_blob(&self, digest: &Digest) -> StoreResult<BlobGuard> {
+        self.lock_blobs(std::slice::from_ref(digest)).await
+    }
+    /// Takes the locks of several digests at once, in an order every caller shares (so two
+    /// callers never wait for each other in a cycle), until the guard is dropped.
+    async fn lock_blobs(&self, digests: &[Digest]) -> StoreResult<BlobGuard>;
     /// Manifests created before `before` that no tag, no other manifest and no live subject
     /// keeps: `(repository, digest)`.
     async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
@@ -306,7 +318,12 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Removes a blob's record and links if it is still unreferenced and still not linked since
     /// `before` (checked in the same transaction); returns its size and location when removed.
     /// Call it with the blob's lock held, then delete the objects.
-    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>>;
+    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>> {
+        Ok(self.remove_unreferenced_blobs(std::slice::from_ref(digest), before).await?.pop())
+    }
+    /// [`remove_unreferenced_blob`](Self::remove_unreferenced_blob) for several blobs in one
+    /// transaction: those removed, with their sizes and locations. Call it with their locks held.
+    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>>;
 }
 
 /// Held while a blob digest is locked; dropping it releases the lock.

@@ -8,7 +8,9 @@
 //! a blob uploaded a moment ago for a manifest not yet pushed is never taken. Each blob is
 //! removed under its lock (the one publishing takes, see `crate::storage`), record first,
 //! then its objects; manifests are removed in the same transaction check a push makes, so a
-//! manifest never ends up naming a blob that is gone. Deletes run concurrently.
+//! manifest never ends up naming a blob that is gone. Unreferenced blobs go in batches (their
+//! locks, one transaction for their records, one bulk delete for their objects); deletes run
+//! concurrently.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -19,8 +21,12 @@ use registry_core::blob::{BlobLocation, BlobStore, StoredKind};
 use registry_core::store::{Millis, RegistryStore, StoreError};
 use serde::Serialize;
 
-/// Objects deleted at once.
+/// Objects (or batches of blobs) deleted at once.
 const CONCURRENCY: usize = 16;
+/// Unreferenced blobs removed together, and batches in flight (each holds two database
+/// connections: its locks' and its removal's).
+const BATCH: usize = 500;
+const BATCHES: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -150,21 +156,25 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
         report.blobs = candidates.len();
         report.blob_bytes = candidates.iter().map(|(_, size)| size).sum();
     } else {
-        let removed: Vec<Result<Option<u64>, StoreError>> = futures::stream::iter(candidates)
-            .map(|(digest, _)| async move {
-                let _guard = store.lock_blob(&digest).await?;
-                let Some(blob) = store.remove_unreferenced_blob(&digest, cutoff).await? else { return Ok(None) };
-                if let Err(e) = blobs.delete(&digest, &blob.location).await {
-                    // The record is gone: the objects are now orphans the next run removes.
-                    tracing::warn!(blob.digest = %digest, error = %e, "deleting a collected blob failed");
+        // In batches of digests in sorted order (which share lock stripes): their locks, their
+        // records in one transaction, their objects in one bulk delete.
+        let digests: Vec<registry_core::Digest> = candidates.into_iter().map(|(digest, _)| digest).collect();
+        let removed: Vec<Result<Vec<(registry_core::Digest, u64)>, StoreError>> = futures::stream::iter(digests.chunks(BATCH).map(<[registry_core::Digest]>::to_vec).collect::<Vec<_>>())
+            .map(|batch| async move {
+                let _guard = store.lock_blobs(&batch).await?;
+                let removed = store.remove_unreferenced_blobs(&batch, cutoff).await?;
+                let gone: Vec<(registry_core::Digest, registry_core::blob::BlobLocation)> = removed.iter().map(|b| (b.digest.clone(), b.location.clone())).collect();
+                if let Err(e) = blobs.delete_many(&gone).await {
+                    // The records are gone: the objects left are orphans the next run removes.
+                    tracing::warn!(blobs = gone.len(), error = %e, "deleting collected blobs failed");
                 }
-                Ok(Some(blob.size))
+                Ok(removed.into_iter().map(|b| (b.digest, b.size)).collect())
             })
-            .buffer_unordered(CONCURRENCY)
+            .buffer_unordered(BATCHES)
             .collect()
             .await;
-        for r in removed {
-            if let Some(size) = r? {
+        for batch in removed {
+            for (_, size) in batch? {
                 report.blobs += 1;
                 report.blob_bytes += size;
             }

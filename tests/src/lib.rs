@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod corpus;
 pub mod docker;
 pub mod browser;
 pub mod chart;
@@ -17,6 +18,7 @@ pub mod outage;
 pub mod peers;
 pub mod postgres;
 pub mod proxy;
+pub mod scale;
 pub mod s3;
 pub mod server;
 pub mod signing;

@@ -282,6 +282,29 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
+    async fn delete_many(&self, blobs: &[(Digest, BlobLocation)]) -> Result<(), BlobError> {
+        // The objects a record names; stray parts of the same uploads (a racing request's) are
+        // the orphan sweep's.
+        let paths: Vec<object_store::Result<Path>> = blobs
+            .iter()
+            .flat_map(|(digest, location)| match location {
+                BlobLocation::Digest => vec![self.blob_path(digest)],
+                BlobLocation::Upload { upload, parts } => parts.iter().map(|p| self.part_path(upload, &p.name)).collect(),
+            })
+            .map(Ok)
+            .collect();
+        let results: Vec<object_store::Result<Path>> = self.store.delete_stream(futures::stream::iter(paths).boxed()).collect().await;
+        let mut first = Ok(());
+        for result in results {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) if first.is_ok() => first = Err(backend(&e)),
+                Err(_) => {}
+            }
+        }
+        first
+    }
+
     async fn ping(&self) -> Result<(), BlobError> {
         // One listing request: fails when the bucket or directory is unreachable.
         self.store

@@ -103,6 +103,10 @@ impl BlobStore for TimedBlobs {
         self.within(self.deadlines.long, "delete", self.inner.delete(digest, location)).await
     }
 
+    async fn delete_many(&self, blobs: &[(Digest, BlobLocation)]) -> Result<(), BlobError> {
+        self.within(self.deadlines.long, "delete", self.inner.delete_many(blobs)).await
+    }
+
     async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError> {
         self.within(self.deadlines.long, "list", self.inner.list_objects()).await
     }

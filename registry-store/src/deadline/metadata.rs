@@ -66,6 +66,7 @@ timed!(MetadataStore {
     call fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>>;
     call fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>>;
     call fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()>;
+    long fn put_manifests(&self, pushes: &[(RepoName, NewManifest, Option<String>)]) -> StoreResult<()>;
     call fn manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<ManifestRecord>>;
     call fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     call fn referrers(&self, repo: &RepoName, subject: &Digest) -> StoreResult<Vec<ManifestRecord>>;
@@ -79,6 +80,7 @@ timed!(MetadataStore {
     call fn delete_upload(&self, id: &str) -> StoreResult<bool>;
     long fn stale_uploads(&self, before: Millis) -> StoreResult<Vec<UploadSession>>;
     long fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>>;
+    long fn packs_after(&self, after: &str, limit: u32) -> StoreResult<Vec<PackRecord>>;
     call fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>>;
     call fn pack(&self, repository: &str, version: &str) -> StoreResult<Option<PackRecord>>;
     call fn set_pack_signature(&self, repo: &RepoName, version: &str, signature: &PackSignature) -> StoreResult<bool>;
@@ -89,10 +91,12 @@ timed!(MetadataStore {
     long fn usage(&self) -> StoreResult<Usage>;
     call fn namespace_bytes(&self, namespace: &str) -> StoreResult<u64>;
     long fn lock_blob(&self, digest: &Digest) -> StoreResult<BlobGuard>;
+    long fn lock_blobs(&self, digests: &[Digest]) -> StoreResult<BlobGuard>;
     long fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
     long fn blob_locations(&self) -> StoreResult<Vec<(Digest, registry_core::blob::BlobLocation)>>;
     long fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
     call fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>>;
+    long fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>>;
 });
 
 timed!(AuthStore {

@@ -47,20 +47,22 @@ async fn gc_unreferenced_blobs(store: &Store, before: Millis) -> StoreResult<Vec
 }
 
 
-async fn gc_remove_unreferenced_blob(store: &Store, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>> {
+async fn gc_remove_unreferenced_blobs(store: &Store, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>> {
     let mut tx = begin_write(&store.write).await?;
-    let row: Option<(i64, Option<String>)> = sqlx::query_as(concat!("SELECT b.size, b.location FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
-        .bind(before)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    let Some((size, location)) = row else { return Ok(None) };
-    let blob = blob_from_row(digest, size, location.as_deref())?;
-    for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
-        sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+    let mut removed = Vec::new();
+    for digest in digests {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(concat!("SELECT b.size, b.location FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
+            .bind(before)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some((size, location)) = row else { continue };
+        removed.push(blob_from_row(digest, size, location.as_deref())?);
+        for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
+            sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
+        }
     }
     tx.commit().await.map_err(db_err)?;
-    Ok(Some(blob))
+    Ok(removed)
 }
-

@@ -23,13 +23,19 @@ fn db_err(e: sqlx::Error) -> StoreError {
 }
 
 /// Process-local blob locks, striped by digest: few enough that the Postgres advisory lock
-/// taken behind each never holds more than this many pool connections.
-fn blob_stripe(digest: &registry_core::Digest) -> std::sync::Arc<tokio::sync::Mutex<()>> {
-    const STRIPES: usize = 8;
+/// taken behind each never holds more than this many pool connections. Digests in sorted order
+/// share stripes (the stripe is their first byte's), so a batch of them takes few.
+const STRIPES: usize = 8;
+
+/// The stripe of a digest.
+fn blob_stripe(digest: &registry_core::Digest) -> usize {
+    usize::from_str_radix(digest.hex().get(..2).unwrap_or_default(), 16).unwrap_or(0) % STRIPES
+}
+
+fn stripe_lock(stripe: usize) -> std::sync::Arc<tokio::sync::Mutex<()>> {
     static LOCKS: std::sync::LazyLock<Vec<std::sync::Arc<tokio::sync::Mutex<()>>>> =
         std::sync::LazyLock::new(|| (0..STRIPES).map(|_| std::sync::Arc::default()).collect());
-    let index = usize::from_str_radix(digest.hex().get(..2).unwrap_or_default(), 16).unwrap_or(0) % STRIPES;
-    std::sync::Arc::clone(&LOCKS[index])
+    std::sync::Arc::clone(&LOCKS[stripe])
 }
 
 /// The advisory lock key of a digest: the first 64 bits of its hex (of any algorithm; every

@@ -86,6 +86,22 @@ async fn select_packs(store: &Store, repository: Option<&str>) -> StoreResult<Ve
 }
 
 
+async fn select_packs_after(store: &Store, after: &str, limit: u32) -> StoreResult<Vec<PackRecord>> {
+    // Up to the repository holding the `limit`-th version after `after`, that one whole.
+    let rows: Vec<PackRow> = sqlx::query_as(concat!(
+        pack_columns!(),
+        " FROM packs WHERE repository > $1 AND repository <= (SELECT MAX(repository) FROM
+         (SELECT repository FROM packs WHERE repository > $1 ORDER BY repository LIMIT $2) page)
+         ORDER BY repository, created_at"
+    ))
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(&store.read)
+    .await
+    .map_err(db_err)?;
+    rows.into_iter().map(pack_record).collect()
+}
+
 async fn select_pack_tags(store: &Store, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>> {
     macro_rules! select {
         ($filter:literal) => {

@@ -112,6 +112,74 @@ async fn record_change(
     Ok(())
 }
 
+/// A manifest push inside a write transaction: the manifest, its references, its pack record,
+/// its tag and the change and webhook events they make (`put_manifest` and `put_manifests`).
+async fn insert_manifest(tx: &mut Tx, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>, now: Millis) -> StoreResult<()> {
+    let repo_id = ensure_repository(tx, repo, now).await?;
+    let mut held = Vec::with_capacity(manifest.references.len());
+    for reference in &manifest.references {
+        if check_reference(tx, repo_id, reference).await? {
+            held.push(reference);
+        }
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, size, content, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(manifest.digest.to_string())
+    .bind(&manifest.media_type)
+    .bind(manifest.artifact_type.as_deref())
+    .bind(manifest.subject.as_ref().map(ToString::to_string))
+    .bind(to_db(manifest.content.len() as u64))
+    .bind(&manifest.content)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if inserted > 0 {
+        for reference in held {
+            let (kind, digest) = match reference {
+                ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("blob", d),
+                ManifestRef::Manifest(d) => ("manifest", d),
+            };
+            sqlx::query(
+                "INSERT INTO manifest_refs (repository_id, manifest_digest, ref_digest, ref_kind)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (repository_id, manifest_digest, ref_digest) DO NOTHING",
+            )
+            .bind(repo_id)
+            .bind(manifest.digest.to_string())
+            .bind(digest.to_string())
+            .bind(kind)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        record_change(tx, ChangeKind::ManifestPut, repo.as_str(), Some(&manifest.digest), None, now).await?;
+    }
+    if let Some(pack) = &manifest.pack {
+        insert_pack(tx, repo_id, repo, &manifest.digest, pack, tag, now).await?;
+    }
+    if let Some(tag) = tag {
+        upsert_tag(tx, repo_id, repo, tag, &manifest.digest, now).await?;
+        let mut payload = serde_json::json!({
+            "event": "push",
+            "namespace": repo.namespace(),
+            "repository": repo.as_str(),
+            "tag": tag,
+            "digest": manifest.digest.to_string(),
+            "media_type": manifest.media_type,
+            "at": now,
+        });
+        if let Some(pack) = &manifest.pack {
+            payload["pack"] = serde_json::json!({ "name": pack.name, "version": pack.version, "kind": pack.kind });
+        }
+        enqueue_webhooks(tx, repo, "push", &payload, now).await?;
+    }
+    Ok(())
+}
+
 async fn repository_id(pool: &sqlx::Pool<Db>, repo: &RepoName) -> StoreResult<Option<i64>> {
     let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM repositories WHERE name = $1")
         .bind(repo.as_str())
@@ -323,69 +391,16 @@ impl registry_core::store::MetadataStore for Store {
     }
 
     async fn put_manifest(&self, repo: &RepoName, manifest: &NewManifest, tag: Option<&str>) -> StoreResult<()> {
+        let mut tx = begin_write(&self.write).await?;
+        insert_manifest(&mut tx, repo, manifest, tag, now_millis()).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn put_manifests(&self, pushes: &[(RepoName, NewManifest, Option<String>)]) -> StoreResult<()> {
         let now = now_millis();
         let mut tx = begin_write(&self.write).await?;
-        let repo_id = ensure_repository(&mut tx, repo, now).await?;
-        let mut held = Vec::with_capacity(manifest.references.len());
-        for reference in &manifest.references {
-            if check_reference(&mut tx, repo_id, reference).await? {
-                held.push(reference);
-            }
-        }
-        let inserted = sqlx::query(
-            "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject, size, content, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (repository_id, digest) DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(manifest.digest.to_string())
-        .bind(&manifest.media_type)
-        .bind(manifest.artifact_type.as_deref())
-        .bind(manifest.subject.as_ref().map(ToString::to_string))
-        .bind(to_db(manifest.content.len() as u64))
-        .bind(&manifest.content)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if inserted > 0 {
-            for reference in held {
-                let (kind, digest) = match reference {
-                    ManifestRef::Blob(d) | ManifestRef::ForeignLayer(d) => ("blob", d),
-                    ManifestRef::Manifest(d) => ("manifest", d),
-                };
-                sqlx::query(
-                    "INSERT INTO manifest_refs (repository_id, manifest_digest, ref_digest, ref_kind)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (repository_id, manifest_digest, ref_digest) DO NOTHING",
-                )
-                .bind(repo_id)
-                .bind(manifest.digest.to_string())
-                .bind(digest.to_string())
-                .bind(kind)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
-            record_change(&mut tx, ChangeKind::ManifestPut, repo.as_str(), Some(&manifest.digest), None, now).await?;
-        }
-        if let Some(pack) = &manifest.pack {
-            insert_pack(&mut tx, repo_id, repo, &manifest.digest, pack, tag, now).await?;
-        }
-        if let Some(tag) = tag {
-            upsert_tag(&mut tx, repo_id, repo, tag, &manifest.digest, now).await?;
-            let mut payload = serde_json::json!({
-                "event": "push",
-                "namespace": repo.namespace(),
-                "repository": repo.as_str(),
-                "tag": tag,
-                "digest": manifest.digest.to_string(),
-                "media_type": manifest.media_type,
-                "at": now,
-            });
-            if let Some(pack) = &manifest.pack {
-                payload["pack"] = serde_json::json!({ "name": pack.name, "version": pack.version, "kind": pack.kind });
-            }
-            enqueue_webhooks(&mut tx, repo, "push", &payload, now).await?;
+        for (repo, manifest, tag) in pushes {
+            insert_manifest(&mut tx, repo, manifest, tag.as_deref(), now).await?;
         }
         tx.commit().await.map_err(db_err)
     }
@@ -648,12 +663,23 @@ impl registry_core::store::MetadataStore for Store {
         Ok(from_db(bytes.unwrap_or(0)))
     }
 
-    async fn lock_blob(&self, digest: &Digest) -> StoreResult<registry_core::store::BlobGuard> {
-        let local = super::blob_stripe(digest).lock_owned().await;
+    async fn lock_blobs(&self, digests: &[Digest]) -> StoreResult<registry_core::store::BlobGuard> {
+        let mut stripes: Vec<usize> = digests.iter().map(super::blob_stripe).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut local = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            local.push(super::stripe_lock(stripe).lock_owned().await);
+        }
         let remote = match BLOB_LOCK {
             Some(sql) => {
+                let mut keys: Vec<i64> = digests.iter().map(super::blob_lock_key).collect();
+                keys.sort_unstable();
+                keys.dedup();
                 let mut tx = self.write.begin().await.map_err(db_err)?;
-                sqlx::query(sql).bind(super::blob_lock_key(digest)).execute(&mut *tx).await.map_err(db_err)?;
+                for key in keys {
+                    sqlx::query(sql).bind(key).execute(&mut *tx).await.map_err(db_err)?;
+                }
                 Some(tx)
             }
             None => None,
@@ -670,6 +696,10 @@ impl registry_core::store::MetadataStore for Store {
     }
     async fn packs(&self, repository: Option<&str>) -> StoreResult<Vec<PackRecord>> {
         select_packs(self, repository).await
+    }
+
+    async fn packs_after(&self, after: &str, limit: u32) -> StoreResult<Vec<PackRecord>> {
+        select_packs_after(self, after, limit).await
     }
 
     async fn pack_tags(&self, namespace: &str, repository: Option<&str>) -> StoreResult<Vec<PackTag>> {
@@ -696,7 +726,7 @@ impl registry_core::store::MetadataStore for Store {
         gc_unreferenced_blobs(self, before).await
     }
 
-    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>> {
-        gc_remove_unreferenced_blob(self, digest, before).await
+    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>> {
+        gc_remove_unreferenced_blobs(self, digests, before).await
     }
 }

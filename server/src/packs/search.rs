@@ -32,7 +32,7 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 8;
+const SCHEMA_VERSION: u32 = 9;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
@@ -64,7 +64,6 @@ struct Fields {
     deprecated: Field,
     signed: Field,
     signature: Field,
-    latest: Field,
     updated: Field,
     kind: Field,
 }
@@ -96,7 +95,6 @@ impl Fields {
             deprecated: b.add_u64_field("deprecated", INDEXED | STORED | FAST),
             signed: b.add_u64_field("signed", INDEXED | STORED | FAST),
             signature: b.add_text_field("signature", STORED),
-            latest: b.add_u64_field("latest", INDEXED),
             updated: b.add_i64_field("updated", STORED | FAST),
             kind: b.add_text_field("kind", STRING | STORED | FAST),
         };
@@ -315,10 +313,9 @@ impl SearchIndex {
         Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned() }, seq))
     }
 
-    /// Adds a version: every version with what identifies it (name, version, namespace, flags,
-    /// time); the latest also with its text, the only one results come from (so words match
-    /// one document per pack, not one per version).
-    fn add(&self, writer: &IndexWriter, entry: &Entry, readme: Option<&str>, latest: bool) -> tantivy::Result<()> {
+    /// Adds a pack's latest version: what identifies it (name, version, namespace, flags, time)
+    /// and its text.
+    fn add(&self, writer: &IndexWriter, entry: &Entry, readme: Option<&str>) -> tantivy::Result<()> {
         let f = &self.fields;
         let m = &entry.meta;
         let signature = entry.signature.as_ref().map(|s| s.status.as_str());
@@ -332,7 +329,6 @@ impl SearchIndex {
             f.version => entry.version.clone(),
             f.deprecated => u64::from(m.deprecated),
             f.signed => u64::from(signature == Some(SIGNED)),
-            f.latest => u64::from(latest),
             f.updated => entry.created_at,
             f.kind => m.kind.as_str().to_owned(),
         );
@@ -344,28 +340,28 @@ impl SearchIndex {
         text(f.app_version, m.app_version.as_deref());
         text(f.icon, m.icon.as_deref());
         text(f.signature, signature);
-        if latest {
-            text(f.display_name, display_name);
-            text(f.description, m.description.as_deref());
-            let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
-            let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
-            let (keywords, maintainers, annotations) = (m.keywords.join(" "), maintainers.join(" "), annotations.join(" "));
-            let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations)];
-            text(f.all, Some(&everything.into_iter().flatten().collect::<Vec<_>>().join("\n")));
-            text(f.repository_text, Some(&entry.repository));
-            text(f.keywords, Some(&keywords));
-            text(f.maintainers, Some(&maintainers));
-            text(f.annotations, Some(&annotations));
-            text(f.readme, readme);
-        }
+        text(f.display_name, display_name);
+        text(f.description, m.description.as_deref());
+        let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
+        let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let (keywords, maintainers, annotations) = (m.keywords.join(" "), maintainers.join(" "), annotations.join(" "));
+        let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations)];
+        text(f.all, Some(&everything.into_iter().flatten().collect::<Vec<_>>().join("\n")));
+        text(f.repository_text, Some(&entry.repository));
+        text(f.keywords, Some(&keywords));
+        text(f.maintainers, Some(&maintainers));
+        text(f.annotations, Some(&annotations));
+        text(f.readme, readme);
         writer.add_document(document)?;
         Ok(())
     }
 
-    /// Replaces every document of these repositories with their current versions (newest
-    /// first: the first is the latest), or, with `all`, every document with these; and records
-    /// that the index now reflects change `seq`.
-    pub fn apply(&self, repositories: &[(String, Versions)], all: bool, seq: i64) -> tantivy::Result<()> {
+    /// Replaces every document of these repositories with their current latest version (the
+    /// first of their versions, newest first), or, with `all`, every document with these; and,
+    /// given `commit`, commits: the index then reflects that change sequence number. Only the
+    /// latest version of a pack is a document: results come from it alone, and a query that
+    /// matched every version would visit twenty documents per pack to keep one.
+    pub fn apply(&self, repositories: &[(String, Versions)], all: bool, commit: Option<i64>) -> tantivy::Result<()> {
         let mut writer = self.writer.lock().expect("not poisoned");
         if all {
             writer.delete_all_documents()?;
@@ -374,10 +370,11 @@ impl SearchIndex {
             if !all {
                 writer.delete_term(Term::from_field_text(self.fields.repository, repository));
             }
-            for (i, (entry, readme)) in versions.iter().enumerate() {
-                self.add(&writer, entry, readme.as_deref(), i == 0)?;
+            if let Some((entry, readme)) = versions.first() {
+                self.add(&writer, entry, readme.as_deref())?;
             }
         }
+        let Some(seq) = commit else { return Ok(()) };
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&serde_json::to_string(&Payload { schema: SCHEMA_VERSION, store: self.store_id.clone(), seq }).expect("serialises"));
         commit.commit()?;
@@ -479,8 +476,8 @@ impl SearchIndex {
         }
         let f = &self.fields;
         let parts = parse(&request.query);
-        // Words, latest versions, readable namespaces: what the facets count.
-        let base = vec![self.text_query(&parts, true), Self::u64_is(f.latest, true), Self::one_of(f.namespace, &request.namespaces)];
+        // Words and readable namespaces: what the facets count.
+        let base = vec![self.text_query(&parts, true), Self::one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
@@ -579,7 +576,6 @@ impl SearchIndex {
                 }
             })
             .collect();
-        musts.push(Self::u64_is(f.latest, true));
         musts.push(Self::one_of(f.namespace, namespaces));
         let typed = prefix.trim().to_lowercase();
         let starts = Term::from_field_text(f.name_exact, &typed);

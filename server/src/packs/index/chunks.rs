@@ -8,6 +8,10 @@
 //! literal. That dictionary is exactly the text a decompressor has just produced, so the
 //! stream stays valid; and a chunk's compressed form depends only on itself and its
 //! predecessor, so a change to one chunk recompresses it and the chunk after it, nothing else.
+//!
+//! A chunk's text is itself kept deflated (alone, fast level): a tenth of the memory, inflated
+//! when a plain document is served or the chunk is compressed again. The gzip trailer's CRC is
+//! the chunks' CRCs combined, so a document's gzip form never needs its whole text.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,49 +20,63 @@ use bytes::Bytes;
 
 /// Deflate's window: a dictionary longer than this is never referred to.
 const WINDOW: usize = 32 * 1024;
+/// Texts shorter than this are kept as they are; longer ones deflated alone (an index's text
+/// takes a tenth of its size so).
+const PACK_FROM: usize = 512;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// A piece of a document: its text (one or more shared buffers) and its deflate form, made on
-/// first need for the chunk that precedes it.
+/// A piece of a document: its text (kept deflated, inflated when needed), the text's CRC, and
+/// its deflate form made on first need for the chunk that precedes it.
 pub struct Chunk {
     /// Unique for the life of the process: names this chunk's text, which never changes.
     id: u64,
-    parts: Vec<Bytes>,
+    /// The text, deflated alone when `packed`.
+    stored: Bytes,
+    packed: bool,
     len: usize,
+    crc: u32,
     /// The deflate form and the id of the chunk it was compressed after (0: the first).
     deflated: std::sync::Mutex<Option<(u64, Bytes)>>,
 }
 
 impl Chunk {
     pub fn new(plain: impl Into<Bytes>) -> Arc<Self> {
-        Self::of_parts(vec![plain.into()])
+        let plain: Bytes = plain.into();
+        let crc = crc32fast::hash(&plain);
+        let len = plain.len();
+        let (stored, packed) = if len < PACK_FROM {
+            (plain, false)
+        } else {
+            let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
+            let mut out = Vec::with_capacity(len / 6 + 64);
+            deflate_into(&mut compress, &plain, &mut out, flate2::FlushCompress::Finish);
+            (Bytes::from(out), true)
+        };
+        Arc::new(Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), stored, packed, len, crc, deflated: std::sync::Mutex::new(None) })
     }
 
-    /// A chunk whose text is these buffers one after the other (shared, not copied).
-    pub fn of_parts(parts: Vec<Bytes>) -> Arc<Self> {
-        let len = parts.iter().map(Bytes::len).sum();
-        Arc::new(Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), parts, len, deflated: std::sync::Mutex::new(None) })
-    }
-
-    /// The text, as the shared buffers it is made of.
-    pub fn parts(&self) -> &[Bytes] {
-        &self.parts
-    }
-
-    /// The last `n` bytes of the text (or all of it).
-    fn tail(&self, n: usize) -> Vec<u8> {
-        let mut tail = Vec::with_capacity(n.min(self.len));
-        let mut skip = self.len.saturating_sub(n);
-        for part in &self.parts {
-            if skip >= part.len() {
-                skip -= part.len();
-                continue;
-            }
-            tail.extend_from_slice(&part[skip..]);
-            skip = 0;
+    /// The text.
+    pub fn text(&self) -> Bytes {
+        if !self.packed {
+            return self.stored.clone();
         }
-        tail
+        let mut out = Vec::with_capacity(self.len);
+        let mut inflate = flate2::Decompress::new(false);
+        while out.len() < self.len {
+            let before = inflate.total_in();
+            let input = &self.stored[usize::try_from(before).expect("fits")..];
+            inflate.decompress_vec(input, &mut out, flate2::FlushDecompress::Finish).expect("a chunk this process deflated");
+            if inflate.total_in() == before && out.len() < self.len {
+                out.reserve(self.len - out.len());
+            }
+        }
+        Bytes::from(out)
+    }
+
+    /// Bytes of memory the chunk holds (its text, and its deflate form when made).
+    pub fn held_bytes(&self) -> usize {
+        self.stored.len() + self.deflated.lock().map_or(0, |d| d.as_ref().map_or(0, |(_, b)| b.len()))
     }
 
     /// The deflate form of this chunk when it follows `previous` in a document.
@@ -74,13 +92,11 @@ impl Chunk {
         // 8.8 MiB in 0.3 s and levels 8 and 9 (zlib-rs) were slower for no more than 3 %.
         let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
         if let Some(previous) = previous.filter(|p| p.len > 0) {
-            compress.set_dictionary(&previous.tail(WINDOW)).expect("a dictionary before any input");
+            let text = previous.text();
+            compress.set_dictionary(&text[text.len().saturating_sub(WINDOW)..]).expect("a dictionary before any input");
         }
         let mut out = Vec::with_capacity(self.len / 4 + 64);
-        for part in &self.parts {
-            deflate_into(&mut compress, part, &mut out, flate2::FlushCompress::None);
-        }
-        deflate_into(&mut compress, &[], &mut out, flate2::FlushCompress::Full);
+        deflate_into(&mut compress, &self.text(), &mut out, flate2::FlushCompress::Full);
         let bytes = Bytes::from(out);
         *cached = Some((key, bytes.clone()));
         bytes
@@ -93,43 +109,37 @@ fn deflate_into(compress: &mut flate2::Compress, mut input: &[u8], out: &mut Vec
             out.reserve(out.capacity().max(1024));
         }
         let before = compress.total_in();
-        compress.compress_vec(input, out, flush).expect("deflate into memory");
+        let status = compress.compress_vec(input, out, flush).expect("deflate into memory");
         input = &input[usize::try_from(compress.total_in() - before).expect("fits")..];
         // Done once the input is used and the compressor left output room unused (so a
-        // flush is complete).
-        if input.is_empty() && out.len() < out.capacity() {
+        // flush is complete), or the stream is finished.
+        if status == flate2::Status::StreamEnd || (input.is_empty() && out.len() < out.capacity() && flush != flate2::FlushCompress::Finish) {
             break;
         }
     }
 }
 
-/// One gzip member made of the chunks' deflate forms: header, the chunks, an empty final
-/// block, and the CRC and length of the whole (a CRC pass over the text runs at memory speed;
-/// combining 10,000 chunk CRCs was slower). Joined into one buffer.
-pub fn gzip(chunks: &[Arc<Chunk>]) -> Bytes {
-    let mut deflated = Vec::with_capacity(chunks.len());
+/// One gzip member made of the chunks' deflate forms, as the parts of a body: header, the
+/// chunks (shared with their caches, not copied), an empty final block, and the CRC (the
+/// chunks' CRCs combined) and length of the whole.
+pub fn gzip(chunks: &[Arc<Chunk>]) -> Vec<Bytes> {
+    let mut parts = Vec::with_capacity(chunks.len() + 2);
+    parts.push(Bytes::from_static(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]));
     let mut crc = crc32fast::Hasher::new();
     let mut length: u64 = 0;
     let mut previous: Option<&Chunk> = None;
     for chunk in chunks {
-        deflated.push(chunk.deflated_after(previous));
-        for part in &chunk.parts {
-            crc.update(part);
-        }
+        parts.push(chunk.deflated_after(previous));
+        crc.combine(&crc32fast::Hasher::new_with_initial_len(chunk.crc, chunk.len as u64));
         length += chunk.len as u64;
         previous = Some(chunk);
     }
-    let header = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
-    let mut all = bytes::BytesMut::with_capacity(header.len() + deflated.iter().map(Bytes::len).sum::<usize>() + 10);
-    all.extend_from_slice(&header);
-    for d in &deflated {
-        all.extend_from_slice(d);
-    }
-    all.extend_from_slice(&[0x03, 0x00]);
-    all.extend_from_slice(&crc.finalize().to_le_bytes());
+    let mut tail = vec![0x03, 0x00];
+    tail.extend_from_slice(&crc.finalize().to_le_bytes());
     #[allow(clippy::cast_possible_truncation)] // gzip keeps the length modulo 2^32
-    all.extend_from_slice(&(length as u32).to_le_bytes());
-    all.freeze()
+    tail.extend_from_slice(&(length as u32).to_le_bytes());
+    parts.push(Bytes::from(tail));
+    parts
 }
 
 #[cfg(test)]
@@ -143,7 +153,11 @@ mod tests {
     }
 
     fn text_of(chunks: &[Arc<Chunk>]) -> String {
-        chunks.iter().flat_map(|c| c.parts().iter()).map(|p| std::str::from_utf8(p).unwrap()).collect()
+        chunks.iter().map(|c| String::from_utf8(c.text().to_vec()).unwrap()).collect()
+    }
+
+    fn joined(parts: &[Bytes]) -> Vec<u8> {
+        parts.concat()
     }
 
     fn entry(i: usize) -> String {
@@ -156,11 +170,11 @@ mod tests {
         let comma = Bytes::from_static(b",");
         let mut chunks: Vec<Arc<Chunk>> = vec![head];
         chunks.extend((0..50).map(|i| Chunk::new(entry(i))));
-        // A chunk of several shared buffers, and an empty one.
-        chunks.push(Chunk::of_parts(vec![comma.clone(), Bytes::from(entry(50))]));
-        chunks.push(Chunk::of_parts(Vec::new()));
+        // A long chunk (kept deflated), and an empty one.
+        chunks.push(Chunk::new([&comma[..], entry(50).repeat(20).as_bytes()].concat()));
+        chunks.push(Chunk::new(Bytes::new()));
         chunks.push(Chunk::new("generated: now\n"));
-        let first = gzip(&chunks);
+        let first = joined(&gzip(&chunks));
         assert_eq!(gunzip(&first), text_of(&chunks));
 
         // Replace, remove and insert chunks: cached forms made after another predecessor
@@ -169,7 +183,7 @@ mod tests {
         chunks.remove(20);
         chunks.insert(30, Chunk::new(entry(2000)));
         chunks.swap(3, 4);
-        let second = gzip(&chunks);
+        let second = joined(&gzip(&chunks));
         assert_eq!(gunzip(&second), text_of(&chunks));
         assert_ne!(first, second);
     }

@@ -1,9 +1,12 @@
 //! The Helm repository index, kept in memory and brought up to date from the store's change
-//! sequence: at start every pack is loaded once; after that each request first applies the
-//! changes committed since (usually none: one `MAX(seq)` query), reloading only the
-//! repositories they touched. So a push is in the next index fetch on every replica, and no
-//! request ever rebuilds the index from the store. Rendered documents (YAML, JSON, and their
-//! gzip forms) are cached per view until the next change.
+//! sequence: at start it is loaded from its state on disk (`state.rs`, beside the search
+//! index) or, when there is none, from the store a page at a time; after that each request
+//! first applies the changes committed since (usually none: one `MAX(seq)` query), reloading
+//! only the repositories they touched, in memory and on disk. So a push is in the next index
+//! fetch on every replica, and no request ever rebuilds the index from the store. Each
+//! repository's versions keep only names, versions and times unpacked (`repo.rs`); rendered
+//! documents (YAML, JSON, and their gzip forms) are cached per view, deflated, until the next
+//! change.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,19 +16,25 @@ use tokio::sync::Mutex;
 
 mod chunks;
 mod entry;
+mod repo;
+mod state;
 mod views;
 
 pub use entry::Entry;
+use repo::Repo;
 pub use views::{Rendered, View};
 use views::Views;
 
 #[derive(Default)]
 struct Inner {
+    /// `repos` reflect change `seq`.
     loaded: bool,
+    /// The search index has been brought to `seq` since the process started.
+    search_synced: bool,
     seq: i64,
     last_change_at: i64,
-    /// Repository → its versions, newest first.
-    repos: BTreeMap<String, Vec<Entry>>,
+    /// Repository → its versions.
+    repos: BTreeMap<String, Repo>,
     /// Namespaces holding packs, once asked for since the last change.
     namespaces: Option<Vec<String>>,
     /// The rendered indexes and their parts.
@@ -36,8 +45,11 @@ pub struct IndexCache {
     inner: Mutex<Inner>,
     search: Arc<super::search::SearchIndex>,
     /// Search index updates, in change order, applied by one worker thread: a Tantivy commit
-    /// takes tens of milliseconds and must not hold up index fetches.
-    search_updates: std::sync::mpsc::Sender<SearchUpdate>,
+    /// takes tens of milliseconds and must not hold up index fetches. Bounded, so a load of
+    /// the whole store waits for the worker instead of queueing every pack in memory.
+    search_updates: tokio::sync::mpsc::Sender<SearchUpdate>,
+    /// The Helm index's state on disk (none when the search index is in memory).
+    state: Option<state::State>,
     /// The change sequence number the search index has caught up with.
     search_applied: tokio::sync::watch::Receiver<i64>,
     /// The change the search index on disk reflected when opened (`None`: empty, rebuild).
@@ -77,13 +89,17 @@ pub async fn note_writes(request: axum::extract::Request, next: axum::middleware
 /// Versions of each repository newest first, with their READMEs, for the search index.
 type ForSearch = Vec<(String, super::search::Versions)>;
 
-/// Work for the search index worker: these repositories' versions (or, with `all`, every
-/// repository's), current as of change `seq`.
+/// Work for the search index worker: these repositories' versions (with `all`, after removing
+/// every document), current as of change `seq`; committed, and so visible, with `commit`.
 struct SearchUpdate {
     seq: i64,
     all: bool,
+    commit: bool,
     repositories: ForSearch,
 }
+
+/// Versions read from the store per page when loading everything.
+const PAGE: u32 = 5000;
 
 impl Default for IndexCache {
     /// With the search index in memory.
@@ -105,30 +121,58 @@ impl IndexCache {
         Self::open(config.search_dir().as_deref(), &store_id)
     }
 
-    /// The Helm index (filled on first use) and the search index kept in `search_dir`, or in
-    /// memory; `store_id` names the database, so an index written from another is rebuilt.
+    /// The Helm index and the search index kept in `search_dir` (the Helm index's state in
+    /// `<search_dir>-helm.redb` beside it), or in memory (the Helm index then filled from the
+    /// store on first use); `store_id` names the database, so an index written from another
+    /// is rebuilt.
     pub fn open(search_dir: Option<&std::path::Path>, store_id: &str) -> Result<Self, String> {
         let (search, opened_at) = super::search::SearchIndex::open(search_dir, store_id)?;
         let search = Arc::new(search);
-        let (updates, queue) = std::sync::mpsc::channel::<SearchUpdate>();
+        let (updates, mut queue) = tokio::sync::mpsc::channel::<SearchUpdate>(2);
         let (applied_tx, applied) = tokio::sync::watch::channel(opened_at.unwrap_or(0));
         let worker = Arc::clone(&search);
         std::thread::Builder::new()
             .name("search-index".into())
             .spawn(move || {
-                for update in queue {
-                    let started = std::time::Instant::now();
-                    if let Err(e) = worker.apply(&update.repositories, update.all, update.seq) {
+                let mut rebuild_started = None;
+                while let Some(update) = queue.blocking_recv() {
+                    if update.all {
+                        rebuild_started = Some(std::time::Instant::now());
+                    }
+                    if let Err(e) = worker.apply(&update.repositories, update.all, update.commit.then_some(update.seq)) {
                         tracing::error!("updating the search index failed: {e}");
                     }
-                    if update.all {
-                        tracing::info!(documents = worker.documents(), seconds = started.elapsed().as_secs_f64(), "search index rebuilt");
+                    if update.commit {
+                        if let Some(started) = rebuild_started.take() {
+                            tracing::info!(documents = worker.documents(), seconds = started.elapsed().as_secs_f64(), "search index rebuilt");
+                        }
+                        applied_tx.send_replace(update.seq);
                     }
-                    applied_tx.send_replace(update.seq);
                 }
             })
             .map_err(|e| format!("spawning the search index worker: {e}"))?;
-        Ok(Self { inner: Mutex::default(), search, search_updates: updates, search_applied: applied, search_opened_at: opened_at, checked: std::sync::Mutex::new(None) })
+        let mut inner = Inner::default();
+        let state = match search_dir {
+            Some(dir) => {
+                let mut file = dir.file_name().unwrap_or_default().to_os_string();
+                file.push("-helm.redb");
+                let (state, saved) = state::State::open(&dir.with_file_name(file), store_id)?;
+                if let Some(saved) = saved {
+                    inner = Inner { loaded: true, seq: saved.seq, last_change_at: saved.at, repos: saved.repos, ..Inner::default() };
+                }
+                Some(state)
+            }
+            None => None,
+        };
+        Ok(Self {
+            inner: Mutex::new(inner),
+            search,
+            search_updates: updates,
+            state,
+            search_applied: applied,
+            search_opened_at: opened_at,
+            checked: std::sync::Mutex::new(None),
+        })
     }
 
     /// The search index, for statistics.
@@ -153,6 +197,17 @@ fn group_for_search(records: Vec<PackRecord>) -> ForSearch {
         versions.sort_by(|(a, _), (b, _)| Entry::newest_first(a, b));
     }
     by_repo.into_iter().collect()
+}
+
+/// Each repository's latest version alone: all the search index keeps.
+fn latest_only(grouped: ForSearch) -> ForSearch {
+    grouped
+        .into_iter()
+        .map(|(repository, mut versions)| {
+            versions.truncate(1);
+            (repository, versions)
+        })
+        .collect()
 }
 
 /// The repositories touched by the changes after `after` (up to `last`), or `None` when one
@@ -181,74 +236,139 @@ async fn touched_since(store: &dyn MetadataStore, mut after: i64) -> Result<(Opt
 }
 
 impl IndexCache {
-    /// Applies the changes committed since the last call; loads everything the first time
-    /// and after a `Reindex` change.
+    /// Applies the changes committed since the last call: loads everything when nothing is
+    /// loaded yet and after a `Reindex` change, brings the search index on disk up to date
+    /// once after the start, then reloads the repositories changed since.
     async fn catch_up(&self, inner: &mut Inner, store: &dyn MetadataStore, last: i64) -> Result<(), StoreError> {
-        if inner.loaded && last <= inner.seq {
+        if !inner.loaded {
+            let search_too = !inner.search_synced && self.search_opened_at.is_none();
+            self.load_all(inner, store, last, search_too).await?;
+        }
+        if !inner.search_synced {
+            inner.search_synced = true;
+            // The index on disk reflects an earlier change: apply what changed since (or
+            // everything, when a `Reindex` came since).
+            let touched = match self.search_opened_at {
+                Some(opened) => touched_since(store, opened).await?.0,
+                None => None,
+            };
+            match touched {
+                Some(touched) => {
+                    let mut repositories = ForSearch::new();
+                    for repository in touched {
+                        let versions = group_for_search(store.packs(Some(&repository)).await?).pop().map(|(_, v)| v).unwrap_or_default();
+                        repositories.push((repository, versions));
+                    }
+                    self.send_search(SearchUpdate { seq: inner.seq, all: false, commit: true, repositories }).await;
+                }
+                None => self.load_search(store, inner.seq).await?,
+            }
+        }
+        if last <= inner.seq {
             return Ok(());
         }
-        if inner.loaded {
-            let (touched, seq, at) = touched_since(store, inner.seq).await?;
-            if let Some(touched) = touched {
-                inner.seq = seq;
-                inner.last_change_at = at;
-                return self.reload(inner, store, touched).await;
-            }
+        let (touched, seq, at) = touched_since(store, inner.seq).await?;
+        let Some(touched) = touched else {
             tracing::info!(seq, "reindex requested: rebuilding the Helm and search indexes");
+            return self.load_all(inner, store, seq, true).await;
+        };
+        inner.seq = seq;
+        inner.last_change_at = at;
+        self.reload(inner, store, touched).await
+    }
+
+    async fn send_search(&self, update: SearchUpdate) {
+        if self.search_updates.send(update).await.is_err() {
+            tracing::error!("the search index worker is gone");
         }
-        // Everything, once: the Helm index in memory, and the search index unless the one on
-        // disk only needs the changes made since it was written.
-        let grouped = group_for_search(store.packs(None).await?);
-        inner.repos = grouped.iter().map(|(repo, versions)| (repo.clone(), versions.iter().map(|(e, _)| e.clone()).collect())).collect();
+    }
+
+    fn save(&self, repos: &BTreeMap<String, Repo>, names: &[String], reached: Option<(i64, i64)>) {
+        if let Some(state) = &self.state
+            && let Err(e) = state.save(names.iter().map(|n| (n.as_str(), repos.get(n))), reached)
+        {
+            tracing::warn!(error = %e, "writing the Helm index state failed: the next start reads the store");
+        }
+    }
+
+    /// Every repository from the store, a page at a time, into the Helm index and its state
+    /// (and the search index, rebuilt, with `search`), as of change `last`.
+    async fn load_all(&self, inner: &mut Inner, store: &dyn MetadataStore, last: i64, search: bool) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        inner.repos.clear();
         inner.namespaces = None;
-        let on_disk = match (inner.loaded, self.search_opened_at) {
-            (false, Some(opened)) if opened <= last => touched_since(store, opened).await?.0,
-            _ => None,
-        };
-        let update = match on_disk {
-            Some(touched) => {
-                let mut current: BTreeMap<String, super::search::Versions> = grouped.into_iter().collect();
-                let repositories = touched
-                    .into_iter()
-                    .map(|r| {
-                        let versions = current.remove(&r).unwrap_or_default();
-                        (r, versions)
-                    })
-                    .collect();
-                SearchUpdate { seq: last, all: false, repositories }
+        inner.views = Views::default();
+        if let Some(state) = &self.state
+            && let Err(e) = state.clear()
+        {
+            tracing::warn!(error = %e, "clearing the Helm index state failed");
+        }
+        if search {
+            self.send_search(SearchUpdate { seq: last, all: true, commit: false, repositories: Vec::new() }).await;
+        }
+        let mut after = String::new();
+        loop {
+            let page = store.packs_after(&after, PAGE).await?;
+            let Some(record) = page.last() else { break };
+            after.clone_from(&record.repository);
+            let grouped = group_for_search(page);
+            let names: Vec<String> = grouped.iter().map(|(r, _)| r.clone()).collect();
+            for (repository, versions) in &grouped {
+                inner.repos.insert(repository.clone(), Repo::new(versions.iter().map(|(e, _)| e.clone()).collect()));
             }
-            None => SearchUpdate { seq: last, all: true, repositories: grouped },
-        };
-        let _ = self.search_updates.send(update);
+            self.save(&inner.repos, &names, None);
+            if search {
+                self.send_search(SearchUpdate { seq: last, all: false, commit: false, repositories: latest_only(grouped) }).await;
+            }
+        }
         inner.seq = last;
         inner.loaded = true;
         inner.last_change_at = crate::auth::now_millis();
-        inner.views = Views::default();
+        self.save(&inner.repos, &[], Some((inner.seq, inner.last_change_at)));
+        if search {
+            inner.search_synced = true;
+            self.send_search(SearchUpdate { seq: last, all: false, commit: true, repositories: Vec::new() }).await;
+        }
+        tracing::info!(repositories = inner.repos.len(), seconds = started.elapsed().as_secs_f64(), "Helm index loaded from the store");
         Ok(())
     }
 
-    /// Reloads the touched repositories from the store into both indexes.
+    /// The search index rebuilt from the store, a page at a time, as of change `seq`.
+    async fn load_search(&self, store: &dyn MetadataStore, seq: i64) -> Result<(), StoreError> {
+        self.send_search(SearchUpdate { seq, all: true, commit: false, repositories: Vec::new() }).await;
+        let mut after = String::new();
+        loop {
+            let page = store.packs_after(&after, PAGE).await?;
+            let Some(record) = page.last() else { break };
+            after.clone_from(&record.repository);
+            self.send_search(SearchUpdate { seq, all: false, commit: false, repositories: latest_only(group_for_search(page)) }).await;
+        }
+        self.send_search(SearchUpdate { seq, all: false, commit: true, repositories: Vec::new() }).await;
+        Ok(())
+    }
+
+    /// Reloads the touched repositories from the store into both indexes and the state.
     async fn reload(&self, inner: &mut Inner, store: &dyn MetadataStore, touched: std::collections::BTreeSet<String>) -> Result<(), StoreError> {
         let mut reindex: ForSearch = Vec::new();
-        for repository in touched {
-            let mut grouped = group_for_search(store.packs(Some(&repository)).await?);
-            let versions = grouped.pop().map(|(_, v)| v).unwrap_or_default();
-            let entries: Vec<Entry> = versions.iter().map(|(e, _)| e.clone()).collect();
-            reindex.push((repository.clone(), versions));
+        for repository in &touched {
+            let versions = group_for_search(store.packs(Some(repository)).await?).pop().map(|(_, v)| v).unwrap_or_default();
             let namespace = repository.split('/').next().unwrap_or_default().to_owned();
             let name = repository.rsplit('/').next().unwrap_or_default().to_owned();
-            let before = inner.repos.get(&repository).map(Vec::len).unwrap_or_default();
+            let before = inner.repos.get(repository).map(|r| r.heads.len()).unwrap_or_default();
             inner.namespaces = None;
-            if entries.is_empty() {
-                inner.repos.remove(&repository);
+            if versions.is_empty() {
+                inner.repos.remove(repository);
             } else {
-                inner.repos.insert(repository, entries);
+                inner.repos.insert(repository.clone(), Repo::new(versions.iter().map(|(e, _)| e.clone()).collect()));
             }
-            let shown = before > 0 || inner.repos.values().any(|v| v.first().is_some_and(|e| e.namespace == namespace));
+            reindex.push((repository.clone(), versions));
+            let shown = before > 0 || in_namespace(&inner.repos, &namespace).next().is_some();
             inner.views.forget_chart(&namespace, &name, shown);
         }
+        let names: Vec<String> = touched.into_iter().collect();
+        self.save(&inner.repos, &names, Some((inner.seq, inner.last_change_at)));
         // Sent even when empty: searches wait for the worker to reach this sequence number.
-        let _ = self.search_updates.send(SearchUpdate { seq: inner.seq, all: false, repositories: reindex });
+        self.send_search(SearchUpdate { seq: inner.seq, all: false, commit: true, repositories: reindex }).await;
         Ok(())
     }
 
@@ -258,13 +378,13 @@ impl IndexCache {
         let changes = KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst);
         if self.fresh(changes).is_some() {
             let inner = self.inner.lock().await;
-            if inner.loaded {
+            if inner.loaded && inner.search_synced {
                 return Ok(inner);
             }
         }
         let last = store.last_change_seq().await?;
         let mut inner = self.inner.lock().await;
-        if !inner.loaded || last > inner.seq {
+        if !inner.loaded || !inner.search_synced || last > inner.seq {
             self.catch_up(&mut inner, store, last).await?;
         }
         if let Ok(mut checked) = self.checked.lock() {
@@ -338,7 +458,7 @@ impl IndexCache {
         let mut inner = self.current(store).await?;
         let inner = &mut *inner;
         let names = inner.namespaces.get_or_insert_with(|| {
-            let mut names: Vec<String> = inner.repos.values().filter_map(|v| v.first().map(|e| e.namespace.clone())).collect();
+            let mut names: Vec<String> = inner.repos.keys().map(|r| r.split('/').next().unwrap_or_default().to_owned()).collect();
             names.dedup();
             names
         });
@@ -348,7 +468,7 @@ impl IndexCache {
     /// A namespace's pack versions, by name, newest first.
     pub async fn entries(&self, store: &dyn MetadataStore, namespace: &str) -> Result<Vec<Entry>, StoreError> {
         let inner = self.current(store).await?;
-        let mut found: Vec<Entry> = inner.repos.values().flatten().filter(|e| e.namespace == namespace).cloned().collect();
+        let mut found: Vec<Entry> = in_namespace(&inner.repos, namespace).flat_map(|(name, repo)| repo.entries(name)).collect();
         found.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| Entry::newest_first(a, b)));
         Ok(found)
     }
@@ -356,18 +476,38 @@ impl IndexCache {
     /// How many pack versions these namespaces hold.
     pub async fn version_count(&self, store: &dyn MetadataStore, namespaces: &[String]) -> Result<usize, StoreError> {
         let inner = self.current(store).await?;
-        Ok(inner.repos.values().filter(|v| v.first().is_some_and(|e| namespaces.contains(&e.namespace))).map(Vec::len).sum())
+        Ok(namespaces.iter().flat_map(|ns| in_namespace(&inner.repos, ns)).map(|(_, repo)| repo.heads.len()).sum())
     }
 
     /// A repository's pack versions, newest first.
     pub async fn versions(&self, store: &dyn MetadataStore, repository: &str) -> Result<Vec<Entry>, StoreError> {
         let inner = self.current(store).await?;
-        Ok(inner.repos.get(repository).cloned().unwrap_or_default())
+        Ok(inner.repos.get(repository).map(|repo| repo.entries(repository)).unwrap_or_default())
     }
 
     /// The pack a download file name (`<name>-<version>.tgz`) names in a namespace.
     pub async fn find_file(&self, store: &dyn MetadataStore, namespace: &str, file: &str) -> Result<Option<Entry>, StoreError> {
         let inner = self.current(store).await?;
-        Ok(inner.repos.values().flatten().find(|e| e.namespace == namespace && e.file_name() == file).cloned())
+        for (repository, repo) in in_namespace(&inner.repos, namespace) {
+            if let Some(at) = repo.heads.iter().position(|h| h.file_name() == file) {
+                return Ok(repo.entries(repository).into_iter().nth(at));
+            }
+        }
+        Ok(None)
     }
+
+    /// Memory the Helm index holds, by part: `(versions, packed entry bytes, rendered views'
+    /// bytes)`, for the logs and the scale benchmark's breakdown.
+    pub async fn footprint(&self) -> (usize, usize, usize) {
+        let inner = self.inner.lock().await;
+        let versions = inner.repos.values().map(|r| r.heads.len()).sum();
+        let packed = inner.repos.values().map(Repo::packed_bytes).sum();
+        (versions, packed, inner.views.held_bytes())
+    }
+}
+
+/// The repositories of a namespace, by name.
+fn in_namespace<'a>(repos: &'a BTreeMap<String, Repo>, namespace: &str) -> impl Iterator<Item = (&'a String, &'a Repo)> + 'a {
+    let prefix = format!("{namespace}/");
+    repos.range(prefix.clone()..).take_while(move |(name, _)| name.starts_with(&prefix))
 }

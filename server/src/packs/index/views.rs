@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::Entry;
 use super::chunks::{self, Chunk};
+use super::repo::Repo;
 
 /// What one view of the index shows: a namespace's repository, or every readable namespace.
 pub enum View<'a> {
@@ -39,8 +40,9 @@ pub struct Rendered {
     pub last_modified: std::time::SystemTime,
     /// No pack in this view.
     pub empty: bool,
-    /// The gzip documents, joined once (a few MiB) from the chunks' cached deflate forms.
-    gzip: std::sync::Mutex<HashMap<bool, Bytes>>,
+    /// The gzip documents' parts: the chunks' cached deflate forms between a header and a
+    /// trailer (shared, not copied).
+    gzip: std::sync::Mutex<HashMap<bool, Arc<Vec<Bytes>>>>,
 }
 
 impl Rendered {
@@ -54,9 +56,9 @@ impl Rendered {
         let chunks = if json { &self.json } else { &self.yaml };
         let parts = if gzip {
             let mut cache = self.gzip.lock().expect("not poisoned");
-            vec![cache.entry(json).or_insert_with(|| chunks::gzip(chunks)).clone()]
+            cache.entry(json).or_insert_with(|| Arc::new(chunks::gzip(chunks))).to_vec()
         } else {
-            chunks.iter().flat_map(|c| c.parts().iter().cloned()).collect()
+            chunks.iter().map(|c| c.text()).collect()
         };
         let length = parts.iter().map(|p| p.len() as u64).sum();
         (parts, length)
@@ -85,19 +87,14 @@ struct Fragment {
     yaml: Arc<Chunk>,
     /// `"<name>":[...]`
     json: Arc<Chunk>,
-    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk
-    /// (sharing the text above), so that each chunk of a document appears in it once.
+    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk,
+    /// so that each chunk of a document appears in it once.
     json_after_comma: std::sync::OnceLock<Arc<Chunk>>,
 }
 
 impl Fragment {
     fn json_after_comma(&self) -> Arc<Chunk> {
-        let parts = || {
-            let mut parts = vec![Bytes::from_static(b",")];
-            parts.extend(self.json.parts().iter().cloned());
-            Chunk::of_parts(parts)
-        };
-        Arc::clone(self.json_after_comma.get_or_init(parts))
+        Arc::clone(self.json_after_comma.get_or_init(|| Chunk::new([&b","[..], &self.json.text()].concat())))
     }
 }
 
@@ -126,7 +123,23 @@ fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fr
     Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()), json_after_comma: std::sync::OnceLock::new() })
 }
 
+/// Notes the chart names a repository's versions carry, under each the repository.
+fn add_names<'r>(by_name: &mut BTreeMap<&'r str, Vec<&'r String>>, repository: &'r String, repo: &'r Repo) {
+    let mut names: Vec<&str> = repo.heads.iter().map(|h| &*h.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    for name in names {
+        by_name.entry(name).or_default().push(repository);
+    }
+}
+
 impl Views {
+    /// Bytes the kept fragments hold (their text, deflated, and their deflate forms).
+    pub(super) fn held_bytes(&self) -> usize {
+        let fragment = |f: &Fragment| f.yaml.held_bytes() + f.json.held_bytes() + f.json_after_comma.get().map_or(0, |c| c.held_bytes());
+        self.fragments.values().flat_map(HashMap::values).map(|f| fragment(f)).sum()
+    }
+
     /// The rendered index of the view named `key`, if it is current.
     pub(super) fn get(&self, key: &str) -> Option<Arc<Rendered>> {
         self.rendered.get(key).cloned()
@@ -136,7 +149,7 @@ impl Views {
     /// missing, from one pass over the view's versions), and keeps it until a change.
     pub(super) fn render(
         &mut self,
-        repos: &BTreeMap<String, Vec<Entry>>,
+        repos: &BTreeMap<String, Repo>,
         view: &View<'_>,
         key: String,
         etag: String,
@@ -152,26 +165,25 @@ impl Views {
 
     /// A view's document as chunks: head, one fragment per chart (kept, or rendered and kept
     /// now), tail.
-    fn chunks(&mut self, repos: &BTreeMap<String, Vec<Entry>>, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
-        let mut by_name: BTreeMap<&str, Vec<&Entry>> = BTreeMap::new();
+    fn chunks(&mut self, repos: &BTreeMap<String, Repo>, view: &View<'_>, key: &str, generated: &str) -> Result<(Chunks, Chunks), StoreError> {
+        // Chart name → the repositories holding versions of it, from the heads alone.
+        let mut by_name: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
         match view {
             View::Namespace(namespace) => {
-                let prefix = format!("{namespace}/");
-                for (_, versions) in repos.range(prefix.clone()..).take_while(|(repo, _)| repo.starts_with(&prefix)) {
-                    for e in versions {
-                        by_name.entry(&e.name).or_default().push(e);
-                    }
+                for (repository, repo) in super::in_namespace(repos, namespace) {
+                    add_names(&mut by_name, repository, repo);
                 }
             }
             View::Global(namespaces) => {
-                let readable: std::collections::HashSet<&str> = namespaces.iter().map(String::as_str).collect();
-                for versions in repos.values() {
-                    for e in versions.iter().filter(|e| readable.contains(e.namespace.as_str())) {
-                        by_name.entry(&e.name).or_default().push(e);
+                for namespace in *namespaces {
+                    for (repository, repo) in super::in_namespace(repos, namespace) {
+                        add_names(&mut by_name, repository, repo);
                     }
                 }
             }
         }
+        // Repositories inflated for the fragments rendered now, each once.
+        let mut inflated: HashMap<&String, Vec<Entry>> = HashMap::new();
         let head: &'static [u8] = if by_name.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
         let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
         let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
@@ -179,8 +191,12 @@ impl Views {
             let fragment = if let Some(kept) = self.fragments.get(name).and_then(|views| views.get(key)) {
                 Arc::clone(kept)
             } else {
+                for &repository in &versions {
+                    inflated.entry(repository).or_insert_with(|| repos.get(repository).map(|r| r.entries(repository)).unwrap_or_default());
+                }
                 let with_urls = versions
-                    .into_iter()
+                    .iter()
+                    .flat_map(|&repository| inflated[repository].iter().filter(|e| e.name == name))
                     .map(|e| {
                         let url = match view {
                             View::Namespace(_) => format!("charts/{}", e.file_name()),
