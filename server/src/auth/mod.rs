@@ -299,9 +299,12 @@ impl Auth {
         if let Some(principal) = self.verified.get(&key, now_millis()) {
             return Ok(principal);
         }
-        self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
         let stamp = self.verified.stamp();
+        // The lookup comes first: a database that does not answer is a 503, not a spent attempt
+        // (with the cache distrusted during an outage, every request would count as a guess
+        // and turn into 429s). The limit guards the password hash check that follows.
         let user = self.store.user(username).await?;
+        self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
             None => self.dummy_hash.get_or_init(|| hash_password(credentials::new_signing_secret())).await.clone(),
