@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Web UI rendering: home, search and a pack page with a 200 KiB README (p50/p99 at
-# concurrency 1 and 16), the bytes each page ships, CSS + JS in total. Saves the table under
-# bench/results/.
+# Web UI rendering: home, search and every view of a pack as large as real charts (README,
+# 2,000+ lines of values, a large schema, templates, versions; p50/p99 at concurrency 1 and
+# 16), the bytes each page ships, CSS + JS in total. Saves the table under bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sherpack-registry/target}"

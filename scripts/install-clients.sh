@@ -24,9 +24,9 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry chromium chromium-driver docker-compose time
-# The Debian package may start its own registry service on :5000; tests start their own.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry >/dev/null 2>&1 || true; fi
+apt_install python3 python3-venv openssl ca-certificates skopeo docker-registry nginx-light chromium chromium-driver docker-compose time
+# The Debian packages may start their own services (registry on :5000, nginx on :80); tests start their own.
+if command -v systemctl >/dev/null 2>&1; then systemctl disable --now docker-registry nginx >/dev/null 2>&1 || true; fi
 
 VENV="$PREFIX/venv"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

@@ -133,8 +133,9 @@ impl HelmRepo {
         self.session.send(Method::GET, url, Body::none(), "").await
     }
 
-    /// Downloads the index to `cache` (the format the server offered decides the extension).
-    pub async fn fetch_index(&self, cache_stem: &Path) -> Result<PathBuf> {
+    /// The index response: `index.json` when the server offers it, else `index.yaml`; its URL
+    /// and format.
+    async fn index_response(&self) -> Result<(reqwest::Response, String, &'static str)> {
         let json_url = format!("{}/index.json", self.url);
         let response = self.get(&json_url).await?;
         let is_json = response.status().is_success()
@@ -148,14 +149,28 @@ impl HelmRepo {
         if response.status() == StatusCode::NOT_FOUND {
             return Err(Error::NotFound { what: url.clone(), hint: ": is this a Helm repository URL?".into() });
         }
-        let response = expect_success(response, &url).await?;
+        Ok((expect_success(response, &url).await?, url, ext))
+    }
+
+    /// Downloads the index to `cache` (the format the server offered decides the extension).
+    pub async fn fetch_index(&self, cache_stem: &Path) -> Result<PathBuf> {
+        let (response, url, ext) = self.index_response().await?;
         let path = cache_stem.with_extension(ext);
         crate::download::to_file(response, &url, "", &path, MAX_INDEX_BYTES, &ProgressBar::hidden()).await?;
         // Remove the other format so a stale copy is never read.
         let other = cache_stem.with_extension(if ext == "json" { "yaml" } else { "json" });
         let _ = std::fs::remove_file(other);
-        parse_index_file(&path)?;
+        let text = std::fs::read_to_string(&path).map_err(Error::io(&path))?;
+        parse_index(&text, ext == "json", &url)?;
         Ok(path)
+    }
+
+    /// The index, read into memory (not cached).
+    pub async fn index(&self) -> Result<Index> {
+        let (response, url, ext) = self.index_response().await?;
+        let body = crate::download::to_bytes(response, &url, "", MAX_INDEX_BYTES).await?;
+        let text = std::str::from_utf8(&body).map_err(|_| Error::Invalid(format!("{url} is not a repository index: not UTF-8 text")))?;
+        parse_index(text, ext == "json", &url)
     }
 
     /// The absolute URL of an index entry's first download URL.
@@ -172,15 +187,27 @@ impl HelmRepo {
         crate::download::to_file(response, &url, &entry.digest, dest, registry_core::pack::Limits::default().max_archive_bytes, progress).await
     }
 
-    /// The minisign signature published next to an entry's archive, if any.
-    pub async fn signature(&self, entry: &IndexEntry) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}.minisig", self.download_url(entry)?);
+    /// An entry's archive in memory, at most `max` bytes, checked against the index digest.
+    pub async fn fetch(&self, entry: &IndexEntry, max: u64) -> Result<bytes::Bytes> {
+        let url = self.download_url(entry)?;
+        let response = expect_success(self.get(&url).await?, &url).await?;
+        crate::download::to_bytes(response, &url, &entry.digest, max).await
+    }
+
+    /// A file published next to an entry's archive (`minisig`, `prov`), if there is one.
+    pub async fn companion(&self, entry: &IndexEntry, extension: &str, max: u64) -> Result<Option<bytes::Bytes>> {
+        let url = format!("{}.{extension}", self.download_url(entry)?);
         let response = self.get(&url).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let bytes = expect_success(response, &url).await?.bytes().await.map_err(|e| Error::transport(&url, &e))?;
-        Ok(Some(bytes.to_vec()))
+        let response = expect_success(response, &url).await?;
+        crate::download::to_bytes(response, &url, "", max).await.map(Some)
+    }
+
+    /// The minisign signature published next to an entry's archive, if any.
+    pub async fn signature(&self, entry: &IndexEntry) -> Result<Option<Vec<u8>>> {
+        Ok(self.companion(entry, "minisig", 64 << 10).await?.map(|b| b.to_vec()))
     }
 
     /// `ChartMuseum` API upload: `POST <url>/api/charts` (our server: `/api/<namespace>/charts`),
@@ -220,12 +247,17 @@ fn chartmuseum_api(url: &str) -> Result<String> {
 /// Reads a cached index (`.json` or `.yaml`).
 pub fn parse_index_file(path: &Path) -> Result<Index> {
     let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-    let parsed = if path.extension().is_some_and(|e| e == "json") {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
+    parse_index(&text, path.extension().is_some_and(|e| e == "json"), &path.display().to_string())
+}
+
+/// Parses an index (JSON or YAML); `what` names it in the error.
+pub fn parse_index(text: &str, json: bool, what: &str) -> Result<Index> {
+    let parsed = if json {
+        serde_json::from_str(text).map_err(|e| e.to_string())
     } else {
-        serde_saphyr::from_str_with_options(&text, serde_saphyr::options! { budget: None }).map_err(|e| e.to_string())
+        serde_saphyr::from_str_with_options(text, serde_saphyr::options! { budget: None }).map_err(|e| e.to_string())
     };
-    let mut index: Index = parsed.map_err(|e| Error::Invalid(format!("{} is not a repository index: {e}", path.display())))?;
+    let mut index: Index = parsed.map_err(|e| Error::Invalid(format!("{what} is not a repository index: {e}")))?;
     for (name, versions) in &mut index.entries {
         for v in versions {
             if v.name.is_empty() {

@@ -22,6 +22,10 @@ pub struct HttpOptions {
     pub insecure: bool,
     /// Talk plain HTTP to OCI registries.
     pub plain_http: bool,
+    /// Give up on a request whose connection stays silent this long (none: wait).
+    pub read_timeout: Option<std::time::Duration>,
+    /// Refuse a redirect to another host (an import must not be led off its source).
+    pub same_host_redirects: bool,
 }
 
 impl HttpOptions {
@@ -29,7 +33,10 @@ impl HttpOptions {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("sherpack/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::limited(10));
+            .redirect(if self.same_host_redirects { same_host_redirects() } else { reqwest::redirect::Policy::limited(10) });
+        if let Some(timeout) = self.read_timeout {
+            builder = builder.read_timeout(timeout);
+        }
         if let Some(path) = &self.ca_file {
             let pem = std::fs::read(path).map_err(Error::io(path))?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
@@ -46,6 +53,22 @@ impl HttpOptions {
         }
         builder.build().map_err(|e| Error::Invalid(format!("cannot set up HTTP: {e}")))
     }
+}
+
+/// Follows at most 10 redirects, all on the host (and port) the first request went to.
+fn same_host_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |u: &url::Url| (u.scheme().to_owned(), u.host_str().map(str::to_owned), u.port_or_known_default());
+        let first = attempt.previous().first().map(origin);
+        if attempt.previous().len() > 10 {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|f| f != origin(attempt.url())) {
+            let to = attempt.url().as_str().split('?').next().unwrap_or_default().to_owned();
+            attempt.error(format!("redirected to another host ({to}); refused"))
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// A client for one host, with its credential and the bearer tokens it obtained.

@@ -1,11 +1,13 @@
-//! The blob store contract: content-addressed, streaming, verified before visible.
+//! The blob store contract: streamed writes into objects that stay where they were written,
+//! reads of a blob wherever its record says its bytes are.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
-use crate::Digest;
+use crate::store::BlobLink;
+use crate::{Digest, Hasher};
 
 /// A stream of body bytes, from a socket or from object storage.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
@@ -36,23 +38,57 @@ pub enum BlobError {
     Input(#[source] std::io::Error),
     #[error("object storage error: {0}")]
     Backend(String),
+    /// The storage did not answer in time (it hangs, or the network to it does).
+    #[error("object storage unavailable: {0}")]
+    Unavailable(String),
 }
 
-/// A blob written and verified but not yet readable under its digest.
-#[derive(Debug)]
-pub struct Staged {
-    pub info: BlobInfo,
-    /// Where the bytes wait (a name the store made).
-    pub location: String,
+/// Where a stored blob's bytes are, as its record in the metadata store says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BlobLocation {
+    /// One object named by the digest, `blobs/<algorithm>/<xx>/<hex>`: the layout of blobs
+    /// stored before uploads kept their objects. Read and collected, never written any more.
+    Digest,
+    /// The objects an upload wrote, in order, left where they were written
+    /// (`data/<upload>/<part>`): publishing a blob copies nothing, whatever its size.
+    Upload { upload: String, parts: Vec<Part> },
+}
+
+/// One object of an upload: a name the server made, and the bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    pub name: String,
+    pub size: u64,
+}
+
+impl BlobLocation {
+    /// The text the metadata store keeps (`None`: the digest layout, as rows from before the
+    /// column existed have it).
+    #[must_use]
+    pub fn encode(&self) -> Option<String> {
+        match self {
+            Self::Digest => None,
+            Self::Upload { .. } => Some(serde_json::to_string(self).expect("a location serialises")),
+        }
+    }
+
+    /// Reads what [`encode`](Self::encode) wrote.
+    pub fn decode(text: Option<&str>) -> Result<Self, String> {
+        text.map_or(Ok(Self::Digest), |t| serde_json::from_str(t).map_err(|e| format!("corrupt blob location `{t}`: {e}")))
+    }
 }
 
 /// What garbage collection finds in storage.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoredKind {
+    /// An object of the digest layout.
     Blob(Digest),
-    /// A staged write (in progress, or left by a crash).
+    /// An object an upload wrote: part of a blob once published, else of the open session
+    /// with this id, else garbage.
+    Data { upload: String, part: String },
+    /// A staged write of earlier versions (in progress, or left by a crash), or a probe.
     Temporary,
-    /// A part of the upload session with this id.
+    /// A chunk of an upload session of earlier versions.
     UploadPart(String),
     Other,
 }
@@ -66,18 +102,28 @@ pub struct StoredObject {
     pub modified: i64,
 }
 
+/// Blob storage. Bytes are written as the objects of an upload and stay there; which upload
+/// holds a digest's bytes is the metadata store's to say ([`BlobLocation`]), so publishing a
+/// blob is a database write, never a copy. Objects appear whole or not at all.
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Streams `data` into a staging area, hashing it; fails (leaving nothing) when `expected`
-    /// is given and does not match. [`publish`](Self::publish) makes it readable.
-    async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError>;
+    /// Streams `data` into the object `part` of `upload`, hashing it into `hasher` on the way;
+    /// returns the bytes written. The object is visible once complete; on any failure nothing
+    /// is left. `upload` and `part` are names the server made (never client input), unique
+    /// per write so that two racing requests never share an object.
+    async fn write_part(&self, upload: &str, part: &str, data: ByteStream, hasher: &mut Hasher) -> Result<u64, BlobError>;
 
-    /// Moves a staged blob in place under its digest (or drops it when the digest is already
-    /// stored: content-addressed, same bytes).
-    async fn publish(&self, staged: Staged) -> Result<BlobInfo, BlobError>;
+    /// The parts of an upload, concatenated in the order given.
+    fn read_parts(&self, upload: &str, parts: &[Part]) -> ByteStream;
 
-    /// Drops a staged blob that will not be published.
-    async fn discard(&self, staged: Staged);
+    /// Removes every object of an upload; removing what is absent is not an error.
+    async fn delete_upload(&self, upload: &str) -> Result<(), BlobError>;
+
+    /// Streams a stored blob, or the half-open byte `range` of it.
+    async fn get(&self, blob: &BlobLink, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;
+
+    /// Removes a blob's objects (once its record is gone); absent objects are not an error.
+    async fn delete(&self, digest: &Digest, location: &BlobLocation) -> Result<(), BlobError>;
 
     /// Every object the store holds, classified, for garbage collection.
     async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError>;
@@ -85,29 +131,13 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes one object by the location [`list_objects`](Self::list_objects) gave.
     async fn delete_object(&self, location: &str) -> Result<(), BlobError>;
 
-    /// Streams `data` into the store, hashing it on the way. The blob becomes readable under its
-    /// digest only after the whole stream was written and, when `expected` is given, matched it.
-    /// On any failure nothing is left visible.
-    async fn put(&self, data: ByteStream, expected: Option<&Digest>) -> Result<BlobInfo, BlobError> {
-        let staged = self.stage(data, expected).await?;
-        self.publish(staged).await
-    }
-
-    /// Streams a blob, or the half-open byte `range` of it.
-    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError>;
-
-    /// The size of a stored blob, or `None` when absent.
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError>;
-
-    /// Removes a blob; removing an absent blob is not an error.
-    async fn delete(&self, digest: &Digest) -> Result<(), BlobError>;
-
-    /// Removes several blobs (in bulk requests where the backend has them, as S3 does); absent
-    /// ones are not an error. The first failure is returned, after trying every blob.
-    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
+    /// Removes several blobs' objects (in bulk requests where the backend has them, as S3
+    /// does); absent objects are not an error. The first failure is returned, after trying
+    /// every blob.
+    async fn delete_many(&self, blobs: &[(Digest, BlobLocation)]) -> Result<(), BlobError> {
         let mut first = Ok(());
-        for digest in digests {
-            if let Err(e) = self.delete(digest).await
+        for (digest, location) in blobs {
+            if let Err(e) = self.delete(digest, location).await
                 && first.is_ok()
             {
                 first = Err(e);
@@ -115,17 +145,6 @@ pub trait BlobStore: Send + Sync + 'static {
         }
         first
     }
-
-    /// Stores one chunk of an upload session as its own object named `part`, visible once
-    /// complete. `upload` and `part` are names the server made (never client input), unique per
-    /// write so that two racing requests never share an object. Returns the bytes it held.
-    async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError>;
-
-    /// The parts of an upload, concatenated in the order given.
-    fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream;
-
-    /// Removes every part of an upload.
-    async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError>;
 
     /// Checks that the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), BlobError>;

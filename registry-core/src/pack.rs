@@ -204,7 +204,14 @@ const KEPT: [&str; 9] = [
     "MANIFEST",
 ];
 
-fn unpack(archive: &[u8], limits: &Limits) -> Result<Unpacked, PackError> {
+/// The metadata files [`read`] keeps: the top-level ones named in [`KEPT`] (at depth one, under
+/// a chart's top directory, too).
+fn is_kept(path: &str) -> bool {
+    let base = path.rsplit('/').next().unwrap_or_default();
+    path.matches('/').count() <= 1 && KEPT.contains(&base)
+}
+
+fn unpack(archive: &[u8], limits: &Limits, keep: &dyn Fn(&str) -> bool) -> Result<Unpacked, PackError> {
     if archive.len() as u64 > limits.max_archive_bytes {
         return Err(PackError::ArchiveTooLarge(limits.max_archive_bytes));
     }
@@ -240,9 +247,7 @@ fn unpack(archive: &[u8], limits: &Limits) -> Result<Unpacked, PackError> {
         if !kind.is_file() {
             continue;
         }
-        let base = path.rsplit('/').next().unwrap_or_default();
-        let depth = path.matches('/').count();
-        if depth <= 1 && KEPT.contains(&base) {
+        if keep(&path) {
             if size > limits.max_file_bytes {
                 return Err(PackError::FileTooLarge(path));
             }
@@ -262,7 +267,7 @@ fn unpack(archive: &[u8], limits: &Limits) -> Result<Unpacked, PackError> {
         Some(t) => p.strip_prefix(&format!("{t}/")).unwrap_or(p).to_owned(),
         None => p.to_owned(),
     };
-    let files = raw_files.into_iter().map(|(p, t)| (strip(&p), t)).filter(|(p, _)| !p.contains('/')).collect();
+    let files = raw_files.into_iter().map(|(p, t)| (strip(&p), t)).collect();
     let all_paths = all_paths.iter().map(|p| strip(p)).collect();
     Ok(Unpacked { files, all_paths })
 }
@@ -355,10 +360,19 @@ pub fn is_valid_pack_name(name: &str) -> bool {
 
 /// Reads an archive's metadata. Errors say which check failed.
 pub fn read(archive: &[u8], limits: &Limits) -> Result<PackMeta, PackError> {
-    let unpacked = unpack(archive, limits)?;
+    let mut unpacked = unpack(archive, limits, &is_kept)?;
+    unpacked.files.retain(|p, _| !p.contains('/'));
     let mut meta = from_files(&unpacked.files)?;
     meta.templates = unpacked.all_paths.into_iter().filter(|p| p.starts_with("templates/")).collect();
     Ok(meta)
+}
+
+/// One file of an archive by its path inside the pack (`templates/service.yaml`, without a
+/// chart's top directory), read with the same limits as [`read`]; `None` when it is not there.
+pub fn read_file(archive: &[u8], limits: &Limits, path: &str) -> Result<Option<String>, PackError> {
+    let wanted = |p: &str| p == path || p.split_once('/').is_some_and(|(_, rest)| rest == path);
+    let mut unpacked = unpack(archive, limits, &wanted)?;
+    Ok(unpacked.files.remove(path))
 }
 
 /// The files at the top of a pack that [`from_files`] reads.
@@ -444,6 +458,15 @@ pub fn from_files(files: &BTreeMap<String, String>) -> Result<PackMeta, PackErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_file_is_read_by_its_path_inside_the_pack() {
+        let chart = archive(&[("web/Chart.yaml", b"name: web\nversion: 1.0.0\n"), ("web/templates/svc.yaml", b"kind: Service\n"), ("web/templates/deploy.yaml", b"kind: Deployment\n")]);
+        assert_eq!(read_file(&chart, &Limits::default(), "templates/svc.yaml").unwrap().as_deref(), Some("kind: Service\n"));
+        assert_eq!(read_file(&chart, &Limits::default(), "templates/none.yaml").unwrap(), None);
+        let tight = Limits { max_file_bytes: 4, ..Limits::default() };
+        assert!(matches!(read_file(&chart, &tight, "templates/svc.yaml"), Err(PackError::FileTooLarge(_))));
+    }
 
     /// A gzip tar of `(path, contents)`; a trailing `@link` on a path makes it a symlink.
     pub fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {

@@ -37,6 +37,7 @@ pub enum StoreError {
 pub struct BlobLink {
     pub digest: Digest,
     pub size: u64,
+    pub location: crate::blob::BlobLocation,
 }
 
 /// What a manifest points at; each must exist before the manifest may be stored.
@@ -136,6 +137,10 @@ pub enum ChangeKind {
     /// Every derived view (Helm index, search index) is to be rebuilt from the store; its
     /// repository is empty.
     Reindex,
+    /// A credential stopped being what it was (a token revoked, a user's password or admin
+    /// flag changed, a user removed): servers forget the credentials they verified before it.
+    /// Its repository is empty.
+    Credentials,
 }
 
 impl ChangeKind {
@@ -149,6 +154,7 @@ impl ChangeKind {
             Self::BlobLinked => "blob_linked",
             Self::BlobUnlinked => "blob_unlinked",
             Self::Reindex => "reindex",
+            Self::Credentials => "credentials",
         }
     }
 
@@ -162,6 +168,7 @@ impl ChangeKind {
             "blob_linked" => Self::BlobLinked,
             "blob_unlinked" => Self::BlobUnlinked,
             "reindex" => Self::Reindex,
+            "credentials" => Self::Credentials,
             _ => return None,
         })
     }
@@ -189,11 +196,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Repository names in lexical order, strictly after `after`, at most `limit`.
     async fn list_repositories(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<String>>;
 
-    /// Records that `repo` holds the blob (creating the repository on first use).
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
+    /// Records that `repo` holds a blob the store has a record of (creating the repository on
+    /// first use); `false` when there is no such record.
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>>;
-    /// Links the blob an upload session produced and ends the session, in one transaction.
-    async fn complete_upload(&self, id: &str, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()>;
+    /// Records the blob an upload session produced, where its bytes are, links it and ends the
+    /// session, in one transaction; fails with `UploadUnknown` (changing nothing) when the
+    /// session is gone, since whoever ended it owns its objects. Returns whether the session's
+    /// objects now hold the blob: `false` when a record of the digest was already there (the
+    /// blob is linked, and the session's objects are the caller's to remove).
+    async fn complete_upload(&self, id: &str, repo: &RepoName, blob: &BlobLink) -> StoreResult<bool>;
     /// Returns whether a link existed.
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
     /// A blob known anywhere in the registry (for cross-repository mounts and GC).
@@ -299,19 +311,19 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Manifests created before `before` that no tag, no other manifest and no live subject
     /// keeps: `(repository, digest)`.
     async fn untagged_manifests(&self, before: Millis) -> StoreResult<Vec<(String, Digest)>>;
-    /// Every blob the store has a record of.
-    async fn blob_digests(&self) -> StoreResult<Vec<Digest>>;
+    /// Every blob the store has a record of, with where its bytes are.
+    async fn blob_locations(&self) -> StoreResult<Vec<(Digest, crate::blob::BlobLocation)>>;
     /// Blobs no manifest references, stored and last linked before `before`: `(digest, size)`.
     async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
     /// Removes a blob's record and links if it is still unreferenced and still not linked since
-    /// `before` (checked in the same transaction); returns its size when removed. Call it with
-    /// the blob's lock held, then delete the object.
-    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<u64>> {
-        Ok(self.remove_unreferenced_blobs(std::slice::from_ref(digest), before).await?.pop().map(|(_, size)| size))
+    /// `before` (checked in the same transaction); returns its size and location when removed.
+    /// Call it with the blob's lock held, then delete the objects.
+    async fn remove_unreferenced_blob(&self, digest: &Digest, before: Millis) -> StoreResult<Option<BlobLink>> {
+        Ok(self.remove_unreferenced_blobs(std::slice::from_ref(digest), before).await?.pop())
     }
     /// [`remove_unreferenced_blob`](Self::remove_unreferenced_blob) for several blobs in one
-    /// transaction: those removed, with their sizes. Call it with their locks held.
-    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<(Digest, u64)>>;
+    /// transaction: those removed, with their sizes and locations. Call it with their locks held.
+    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>>;
 }
 
 /// Held while a blob digest is locked; dropping it releases the lock.

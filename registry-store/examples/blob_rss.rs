@@ -9,7 +9,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use registry_core::{Algorithm, Hasher};
-use registry_core::blob::BlobStore;
+use registry_core::blob::{BlobLocation, BlobStore, Part};
+use registry_core::store::BlobLink;
 use registry_store::{ObjectBlobStore, S3Options, StorageUrl};
 
 const CHUNK: usize = 256 * 1024;
@@ -51,18 +52,22 @@ async fn main() {
     let baseline = peak_rss_kib();
 
     let started = Instant::now();
-    let info = store.put(data, None).await.expect("write");
+    let upload = uuid::Uuid::new_v4().to_string();
+    let mut written = Hasher::new(Algorithm::Sha256);
+    let size_written = store.write_part(&upload, "part", data, &mut written).await.expect("write");
     let write_s = started.elapsed().as_secs_f64();
+    let parts = vec![Part { name: "part".into(), size: size_written }];
+    let info = BlobLink { digest: written.finish(), size: size_written, location: BlobLocation::Upload { upload, parts } };
 
     let started = Instant::now();
-    let mut read = store.get(&info.digest, None).await.expect("read").stream;
+    let mut read = store.get(&info, None).await.expect("read").stream;
     let mut hasher = Hasher::new(Algorithm::Sha256);
     while let Some(c) = read.next().await {
         hasher.update(&c.expect("read chunk"));
     }
     let read_s = started.elapsed().as_secs_f64();
     assert_eq!(hasher.finish(), info.digest, "read back what was written");
-    store.delete(&info.digest).await.expect("delete");
+    store.delete(&info.digest, &info.location).await.expect("delete");
 
     #[allow(clippy::cast_precision_loss)]
     let mb = size as f64 / 1_048_576.0;

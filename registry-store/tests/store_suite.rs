@@ -4,11 +4,54 @@ mod common;
 
 use std::sync::Arc;
 
-use registry_core::store::{ChangeKind, ManifestRef, NewManifest, RegistryStore, StoreError};
+use registry_core::blob::{BlobLocation, Part};
+use registry_core::store::{BlobLink, ChangeKind, ManifestRef, NewManifest, RegistryStore, StoreError};
 use registry_core::{Digest, RepoName};
 
 fn name(s: &str) -> RepoName {
     s.parse().unwrap()
+}
+
+/// Where an upload of one part left a blob's bytes.
+fn upload_location(upload: &str, size: u64) -> BlobLocation {
+    BlobLocation::Upload { upload: upload.to_owned(), parts: vec![Part { name: "00000000000000000000-p".into(), size }] }
+}
+
+/// Records and links a blob as a finished upload does: a session, then its completion.
+async fn put_blob(store: &dyn RegistryStore, repo: &RepoName, digest: &Digest, size: u64) {
+    let session = store.create_upload(repo, b"{}").await.unwrap();
+    let blob = BlobLink { digest: digest.clone(), size, location: upload_location(&session.id, size) };
+    store.complete_upload(&session.id, repo, &blob).await.unwrap();
+}
+
+/// Completing an upload records where the bytes are, once per digest, and only while its
+/// session lasts: whoever ended the session owns its objects.
+async fn an_upload_records_where_its_bytes_are(store: Arc<dyn RegistryStore>) {
+    let (a, b) = (name("ns/a"), name("ns/b"));
+    let d = Digest::of(b"layer");
+    let first = store.create_upload(&a, b"{}").await.unwrap();
+    let blob = BlobLink { digest: d.clone(), size: 5, location: upload_location(&first.id, 5) };
+    assert!(store.complete_upload(&first.id, &a, &blob).await.unwrap(), "the session's objects hold the blob");
+    assert_eq!(store.upload(&first.id).await.unwrap(), None, "the session ended with it");
+    assert_eq!(store.linked_blob(&a, &d).await.unwrap(), Some(blob.clone()));
+    assert_eq!(store.blob(&d).await.unwrap(), Some(blob.clone()));
+
+    // The same digest again, from another repository: linked, the first location kept.
+    let second = store.create_upload(&b, b"{}").await.unwrap();
+    let again = BlobLink { location: upload_location(&second.id, 5), ..blob.clone() };
+    assert!(!store.complete_upload(&second.id, &b, &again).await.unwrap(), "its objects are the caller's to remove");
+    assert_eq!(store.linked_blob(&b, &d).await.unwrap(), Some(blob.clone()));
+    assert_eq!(store.upload(&second.id).await.unwrap(), None);
+
+    // A session removed meanwhile (cancelled, expired): nothing is recorded.
+    let gone = store.create_upload(&a, b"{}").await.unwrap();
+    assert!(store.delete_upload(&gone.id).await.unwrap());
+    let other = Digest::of(b"other");
+    let orphan = BlobLink { digest: other.clone(), size: 5, location: upload_location(&gone.id, 5) };
+    let err = store.complete_upload(&gone.id, &a, &orphan).await.unwrap_err();
+    assert!(matches!(&err, StoreError::UploadUnknown(id) if *id == gone.id), "{err}");
+    assert_eq!(store.blob(&other).await.unwrap(), None);
+    assert_eq!(store.blob_locations().await.unwrap(), vec![(d, blob.location)]);
 }
 
 fn manifest(content: &str, references: Vec<ManifestRef>) -> NewManifest {
@@ -26,7 +69,7 @@ fn manifest(content: &str, references: Vec<ManifestRef>) -> NewManifest {
 async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn RegistryStore>) {
     let blob = Digest::of(b"config");
     for repo in ["zeta/app", "acme/web", "acme/api"] {
-        store.link_blob(&name(repo), &blob, 6).await.unwrap();
+        put_blob(store.as_ref(), &name(repo), &blob, 6).await;
         assert!(store.repository_exists(&name(repo)).await.unwrap());
     }
     assert!(!store.repository_exists(&name("nobody/here")).await.unwrap());
@@ -61,8 +104,8 @@ async fn repositories_are_listed_once_they_hold_a_manifest(store: Arc<dyn Regist
 async fn blob_links_belong_to_one_repository(store: Arc<dyn RegistryStore>) {
     let (a, b) = (name("ns/a"), name("ns/b"));
     let d = Digest::of(b"layer");
-    store.link_blob(&a, &d, 5).await.unwrap();
-    store.link_blob(&a, &d, 5).await.unwrap(); // idempotent
+    put_blob(store.as_ref(), &a, &d, 5).await;
+    assert!(store.link_blob(&a, &d).await.unwrap()); // idempotent
     assert_eq!(
         store.linked_blob(&a, &d).await.unwrap().map(|l| l.size),
         Some(5)
@@ -77,6 +120,7 @@ async fn blob_links_belong_to_one_repository(store: Arc<dyn RegistryStore>) {
         Some(5),
         "known registry-wide"
     );
+    assert!(!store.link_blob(&a, &Digest::of(b"never stored")).await.unwrap(), "only a recorded blob is linked");
     assert!(store.unlink_blob(&a, &d).await.unwrap());
     assert!(!store.unlink_blob(&a, &d).await.unwrap());
     assert_eq!(store.linked_blob(&a, &d).await.unwrap(), None);
@@ -104,7 +148,7 @@ async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn RegistryStore>) 
             ManifestRef::Blob(layer.clone()),
         ],
     );
-    store.link_blob(&repo, &config, 1).await.unwrap();
+    put_blob(store.as_ref(), &repo, &config, 1).await;
     let err = store
         .put_manifest(&repo, &image, Some("1.0.0"))
         .await
@@ -120,7 +164,7 @@ async fn a_manifest_needs_its_blobs_and_children(store: Arc<dyn RegistryStore>) 
     );
     assert_eq!(store.resolve_tag(&repo, "1.0.0").await.unwrap(), None);
 
-    store.link_blob(&repo, &layer, 1).await.unwrap();
+    put_blob(store.as_ref(), &repo, &layer, 1).await;
     store
         .put_manifest(&repo, &image, Some("1.0.0"))
         .await
@@ -359,7 +403,7 @@ async fn the_change_sequence_is_ordered_and_pageable(store: Arc<dyn RegistryStor
     assert_eq!(store.last_change_seq().await.unwrap(), 0);
     let repo = name("acme/seq");
     let blob = Digest::of(b"b");
-    store.link_blob(&repo, &blob, 1).await.unwrap();
+    put_blob(store.as_ref(), &repo, &blob, 1).await;
     let m = manifest("m", vec![ManifestRef::Blob(blob.clone())]);
     store.put_manifest(&repo, &m, Some("1.0.0")).await.unwrap();
     store.delete_tag(&repo, "1.0.0").await.unwrap();
@@ -397,7 +441,7 @@ async fn concurrent_writers_all_land(store: Arc<dyn RegistryStore>) {
             tokio::spawn(async move {
                 let repo = name(&format!("team{}/app", i % 3));
                 let blob = Digest::of(format!("blob{i}").as_bytes());
-                store.link_blob(&repo, &blob, 1).await.unwrap();
+                put_blob(store.as_ref(), &repo, &blob, 1).await;
                 let m = manifest(&format!("manifest{i}"), vec![ManifestRef::Blob(blob)]);
                 store
                     .put_manifest(&repo, &m, Some(&format!("v{i}")))
@@ -428,8 +472,8 @@ async fn concurrent_writers_all_land(store: Arc<dyn RegistryStore>) {
 async fn collection_finds_only_what_nothing_keeps(store: Arc<dyn RegistryStore>) {
     let repo = name("acme/web");
     let (kept, loose) = (Digest::of(b"kept"), Digest::of(b"loose"));
-    store.link_blob(&repo, &kept, 4).await.unwrap();
-    store.link_blob(&repo, &loose, 5).await.unwrap();
+    put_blob(store.as_ref(), &repo, &kept, 4).await;
+    put_blob(store.as_ref(), &repo, &loose, 5).await;
     store.put_manifest(&repo, &manifest("tagged", vec![ManifestRef::Blob(kept.clone())]), Some("1.0.0")).await.unwrap();
     store.put_manifest(&repo, &manifest("untagged", vec![]), None).await.unwrap();
     let future = i64::MAX / 2;
@@ -442,7 +486,7 @@ async fn collection_finds_only_what_nothing_keeps(store: Arc<dyn RegistryStore>)
     assert_eq!(store.remove_unreferenced_blob(&kept, future).await.unwrap(), None);
     {
         let _guard = store.lock_blob(&loose).await.unwrap();
-        assert_eq!(store.remove_unreferenced_blob(&loose, future).await.unwrap(), Some(5));
+        assert_eq!(store.remove_unreferenced_blob(&loose, future).await.unwrap().map(|b| b.size), Some(5));
     }
     assert!(store.blob(&loose).await.unwrap().is_none());
     assert!(store.linked_blob(&repo, &loose).await.unwrap().is_none());
@@ -491,6 +535,7 @@ store_tests!(
     webhook_deliveries_are_an_outbox,
     repositories_are_listed_once_they_hold_a_manifest,
     blob_links_belong_to_one_repository,
+    an_upload_records_where_its_bytes_are,
     a_manifest_needs_its_blobs_and_children,
     tags_move_list_and_delete,
     deleting_a_manifest_removes_its_tags,

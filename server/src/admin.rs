@@ -452,6 +452,7 @@ impl Admin<'_> {
         if !self.auth.store().revoke_token(id, now_millis()).await? {
             return Err(AdminError::Conflict(format!("token {id} is already revoked")));
         }
+        self.auth.forget_verified();
         self.audit("token.revoke", id, &token.name).await;
         Ok(())
     }

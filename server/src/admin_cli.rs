@@ -131,7 +131,8 @@ pub struct AdminArgs {
     pub command: AdminCommand,
 }
 
-fn read_password() -> anyhow::Result<String> {
+/// A password on the first line of standard input.
+pub(crate) fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_owned();

@@ -24,6 +24,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Administer users, namespaces, members, tokens, keys and policies; read the audit log.
     Admin(crate::admin_cli::AdminArgs),
+    /// Import the versions of a Helm repository into a namespace, each as if pushed, while
+    /// servers keep running; present versions are skipped, so it can be run again.
+    Import(Box<crate::import::ImportArgs>),
     /// Rebuild the Helm and search indexes from the database, on every server using it.
     Reindex(StoreArgs),
     /// Garbage-collect unreferenced blobs, expired uploads, manifests past retention (and

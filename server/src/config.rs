@@ -43,6 +43,61 @@ pub struct Config {
     pub search: SearchConfig,
     #[serde(default)]
     pub gc: GcConfig,
+    /// Deadlines on calls to the database and the storage.
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+/// How long a backend may take before the request that waits on it is answered 503 (see
+/// `registry_store::deadline`). A transfer that keeps moving is never cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeoutsConfig {
+    /// One database call (a transaction as a whole), getting a connection included.
+    pub database_ms: u64,
+    /// A storage call until it answers: the first byte of a read, a stat, a delete.
+    pub storage_ms: u64,
+    /// A blob transfer waiting on the storage with nothing moving (either way).
+    pub idle_ms: u64,
+    /// Calls whose length grows with the data or waits for other writers: publishing a blob,
+    /// garbage-collection listings, loading every pack at start, waiting for a blob's lock.
+    pub long_ms: u64,
+}
+
+impl Default for TimeoutsConfig {
+    fn default() -> Self {
+        let d = registry_store::deadline::Deadlines::default();
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self { database_ms: ms(d.database), storage_ms: ms(d.storage), idle_ms: ms(d.idle), long_ms: ms(d.long) }
+    }
+}
+
+impl TimeoutsConfig {
+    #[must_use]
+    pub fn deadlines(&self) -> registry_store::deadline::Deadlines {
+        use std::time::Duration;
+        registry_store::deadline::Deadlines {
+            database: Duration::from_millis(self.database_ms),
+            storage: Duration::from_millis(self.storage_ms),
+            idle: Duration::from_millis(self.idle_ms),
+            long: Duration::from_millis(self.long_ms),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, value) in [("database_ms", self.database_ms), ("storage_ms", self.storage_ms), ("idle_ms", self.idle_ms), ("long_ms", self.long_ms)] {
+            if !(100..=3_600_000).contains(&value) {
+                return Err(ConfigError::Invalid(format!("timeouts.{key} is {value}: it must be between 100 and 3600000 (ms)")));
+            }
+        }
+        if self.long_ms < self.database_ms.max(self.storage_ms).max(self.idle_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "timeouts.long_ms ({}) must be at least timeouts.database_ms, storage_ms and idle_ms",
+                self.long_ms
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +167,13 @@ pub struct AuthConfig {
     pub login_attempts_per_minute: u32,
     /// Requests to `/v2/token` allowed per client address per minute.
     pub token_requests_per_minute: u32,
+    /// How long a verified password or API token is trusted without asking the database
+    /// again (0: ask on every request).
+    pub credential_cache_secs: u64,
+    /// A revoked token, a changed password or admin flag, a removed user is refused by every
+    /// server within this many milliseconds: a server that has not read the database's change
+    /// sequence for this long trusts none of the credentials it verified.
+    pub revocation_bound_ms: u64,
 }
 
 impl Default for AuthConfig {
@@ -125,6 +187,8 @@ impl Default for AuthConfig {
             default_visibility: registry_core::auth::Visibility::Private,
             login_attempts_per_minute: 30,
             token_requests_per_minute: 600,
+            credential_cache_secs: 60,
+            revocation_bound_ms: 2000,
         }
     }
 }
@@ -141,6 +205,8 @@ impl std::fmt::Debug for AuthConfig {
             .field("default_visibility", &self.default_visibility)
             .field("login_attempts_per_minute", &self.login_attempts_per_minute)
             .field("token_requests_per_minute", &self.token_requests_per_minute)
+            .field("credential_cache_secs", &self.credential_cache_secs)
+            .field("revocation_bound_ms", &self.revocation_bound_ms)
             .finish()
     }
 }
@@ -225,6 +291,7 @@ impl Default for Config {
             chartmuseum: ChartMuseumConfig::default(),
             search: SearchConfig::default(),
             gc: GcConfig::default(),
+            timeouts: TimeoutsConfig::default(),
         }
     }
 }
@@ -345,6 +412,19 @@ impl Config {
         if self.auth.token_ttl_secs == 0 || self.auth.login_attempts_per_minute == 0 || self.auth.token_requests_per_minute == 0 {
             return Err(ConfigError::Invalid("auth.token_ttl_secs and the auth rate limits must be positive".to_owned()));
         }
+        if !(100..=60_000).contains(&self.auth.revocation_bound_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "auth.revocation_bound_ms is {}: it must be between 100 and 60000",
+                self.auth.revocation_bound_ms
+            )));
+        }
+        if self.auth.credential_cache_secs > 3600 {
+            return Err(ConfigError::Invalid(format!(
+                "auth.credential_cache_secs is {}: at most 3600",
+                self.auth.credential_cache_secs
+            )));
+        }
+        self.timeouts.validate()?;
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::Invalid(format!(
                 "log.level `{}` is not a valid log filter",
@@ -505,6 +585,25 @@ mod tests {
         std::fs::write(&file, "from-a-file\n").unwrap();
         let c = load(&[("SHERPACK_REGISTRY_AUTH__ADMIN_USER", "root"), ("SHERPACK_REGISTRY_AUTH__ADMIN_PASSWORD_FILE", file.to_str().unwrap())]).unwrap();
         assert_eq!(c.auth.initial_admin().unwrap().unwrap().1, "from-a-file");
+    }
+
+    #[test]
+    fn timeouts_and_the_revocation_bound_are_checked() {
+        let load = |pairs: &[(&str, &str)]| Config::load(None, env(pairs), &Overrides::default());
+        let c = load(&[("SHERPACK_REGISTRY_TIMEOUTS__DATABASE_MS", "1500"), ("SHERPACK_REGISTRY_AUTH__REVOCATION_BOUND_MS", "500")]).unwrap();
+        assert_eq!(c.timeouts.deadlines().database, std::time::Duration::from_millis(1500));
+        assert_eq!(c.auth.revocation_bound_ms, 500);
+        for (key, value, named) in [
+            ("SHERPACK_REGISTRY_TIMEOUTS__STORAGE_MS", "0", "timeouts.storage_ms"),
+            ("SHERPACK_REGISTRY_TIMEOUTS__IDLE_MS", "soon", "timeouts.idle_ms"),
+            ("SHERPACK_REGISTRY_TIMEOUTS__LONG_MS", "1000", "timeouts.long_ms"),
+            ("SHERPACK_REGISTRY_TIMEOUTS__FIRST_BYTE_MS", "1000", "first_byte_ms"),
+            ("SHERPACK_REGISTRY_AUTH__REVOCATION_BOUND_MS", "10", "auth.revocation_bound_ms"),
+            ("SHERPACK_REGISTRY_AUTH__CREDENTIAL_CACHE_SECS", "86400", "auth.credential_cache_secs"),
+        ] {
+            let e = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(e.contains(named), "{key}={value}: {e}");
+        }
     }
 
     #[test]

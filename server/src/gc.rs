@@ -3,11 +3,11 @@
 //! One run, in order: retention (namespaces whose policy keeps the last N versions of each
 //! pack lose the older ones), untagged manifests (when `gc.delete_untagged`), expired upload
 //! sessions and their parts, blobs that no manifest references, and objects in storage that
-//! no record names (a crash between writing and recording, temporary files, parts of sessions
-//! that are gone). Only what has been unreferenced or untouched for the grace period goes:
+//! no record names (a crash between writing and recording, a racing request's chunk, parts of
+//! sessions that are gone, leftovers of earlier versions). Only what has been unreferenced or untouched for the grace period goes:
 //! a blob uploaded a moment ago for a manifest not yet pushed is never taken. Each blob is
 //! removed under its lock (the one publishing takes, see `crate::storage`), record first,
-//! then object; manifests are removed in the same transaction check a push makes, so a
+//! then its objects; manifests are removed in the same transaction check a push makes, so a
 //! manifest never ends up naming a blob that is gone. Unreferenced blobs go in batches (their
 //! locks, one transaction for their records, one bulk delete for their objects); deletes run
 //! concurrently.
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use registry_core::blob::{BlobStore, StoredKind};
+use registry_core::blob::{BlobLocation, BlobStore, StoredKind};
 use registry_core::store::{Millis, RegistryStore, StoreError};
 use serde::Serialize;
 
@@ -150,7 +150,7 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
     }
     report.expired_uploads = expire_uploads(store.as_ref(), blobs.as_ref(), before(options.upload_expiry), options.dry_run).await?;
 
-    // Blobs no manifest references: record and object, under the blob's lock.
+    // Blobs no manifest references: record, then objects, under the blob's lock.
     let candidates = store.unreferenced_blobs(cutoff).await?;
     if options.dry_run {
         report.blobs = candidates.len();
@@ -163,12 +163,12 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
             .map(|batch| async move {
                 let _guard = store.lock_blobs(&batch).await?;
                 let removed = store.remove_unreferenced_blobs(&batch, cutoff).await?;
-                let gone: Vec<registry_core::Digest> = removed.iter().map(|(digest, _)| digest.clone()).collect();
+                let gone: Vec<(registry_core::Digest, registry_core::blob::BlobLocation)> = removed.iter().map(|b| (b.digest.clone(), b.location.clone())).collect();
                 if let Err(e) = blobs.delete_many(&gone).await {
                     // The records are gone: the objects left are orphans the next run removes.
                     tracing::warn!(blobs = gone.len(), error = %e, "deleting collected blobs failed");
                 }
-                Ok(removed)
+                Ok(removed.into_iter().map(|b| (b.digest, b.size)).collect())
             })
             .buffer_unordered(BATCHES)
             .collect()
@@ -181,30 +181,74 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
         }
     }
 
-    // Objects no record names. Listed first, then the records read once: anything listed was
-    // written before, so a record it has is in these sets; a blob missing from them is checked
-    // again under its lock before it goes.
-    let objects = blobs.list_objects().await.map_err(|e| StoreError::Backend(e.to_string()))?;
-    let known: HashSet<registry_core::Digest> = store.blob_digests().await?.into_iter().collect();
-    let sessions: HashSet<String> = store.stale_uploads(Millis::MAX).await?.into_iter().map(|s| s.id).collect();
-    let candidates = objects.into_iter().filter(|o| {
-        o.modified < cutoff
-            && match &o.kind {
-                StoredKind::Blob(digest) => !known.contains(digest),
-                StoredKind::Temporary => true,
-                StoredKind::UploadPart(id) => !sessions.contains(id),
-                StoredKind::Other => false,
+    let (orphans, bytes) = sweep(store, blobs, cutoff, options.dry_run).await?;
+    report.orphan_objects = orphans;
+    report.orphan_bytes = bytes;
+
+    report.seconds = started.elapsed().as_secs_f64();
+    if !options.dry_run {
+        metrics::counter!("sherpack_gc_runs_total").increment(1);
+        metrics::counter!("sherpack_gc_deleted_blobs_total").increment(report.blobs as u64 + report.orphan_objects as u64);
+        metrics::counter!("sherpack_gc_freed_bytes_total").increment(report.blob_bytes + report.orphan_bytes);
+        metrics::counter!("sherpack_gc_deleted_manifests_total").increment((report.retention_manifests + report.untagged_manifests) as u64);
+    }
+    Ok(report)
+}
+
+/// What the records name, for the orphan sweep.
+struct Named {
+    sessions: HashSet<String>,
+    /// Blobs in the digest layout.
+    digests: HashSet<registry_core::Digest>,
+    /// `(upload, part)` objects holding published blobs.
+    parts: HashSet<(String, String)>,
+}
+
+impl Named {
+    /// Read after the listing, sessions before blobs: an object listed was written before
+    /// either read, so a record naming it is in these sets, and a session that ends between
+    /// the two reads (its blob published) has that blob in the second.
+    async fn read(store: &dyn RegistryStore) -> Result<Self, StoreError> {
+        let sessions = store.stale_uploads(Millis::MAX).await?.into_iter().map(|s| s.id).collect();
+        let mut named = Self { sessions, digests: HashSet::new(), parts: HashSet::new() };
+        for (digest, location) in store.blob_locations().await? {
+            match location {
+                BlobLocation::Digest => {
+                    named.digests.insert(digest);
+                }
+                BlobLocation::Upload { upload, parts } => named.parts.extend(parts.into_iter().map(|p| (upload.clone(), p.name))),
             }
-    });
+        }
+        Ok(named)
+    }
+
+    fn names(&self, kind: &StoredKind) -> bool {
+        match kind {
+            StoredKind::Blob(digest) => self.digests.contains(digest),
+            StoredKind::Data { upload, part } => self.sessions.contains(upload) || self.parts.contains(&(upload.clone(), part.clone())),
+            StoredKind::Temporary => false,
+            StoredKind::UploadPart(id) => self.sessions.contains(id),
+            StoredKind::Other => true,
+        }
+    }
+}
+
+/// Removes objects no record names and older than `cutoff` (a crash between writing and
+/// recording, a racing request's chunk, leftovers of earlier versions): how many, how large.
+/// An object of the digest layout is checked again under its blob's lock before it goes.
+async fn sweep(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, cutoff: Millis, dry_run: bool) -> Result<(usize, u64), StoreError> {
+    let objects = blobs.list_objects().await.map_err(|e| StoreError::Backend(e.to_string()))?;
+    let named = Named::read(store.as_ref()).await?;
+    let candidates = objects.into_iter().filter(|o| o.modified < cutoff && !named.names(&o.kind));
     let swept: Vec<Result<Option<u64>, StoreError>> = futures::stream::iter(candidates)
         .map(|object| async move {
-            if options.dry_run {
+            if dry_run {
                 return Ok(Some(object.size));
             }
             let _guard = match &object.kind {
                 StoredKind::Blob(digest) => {
                     let guard = store.lock_blob(digest).await?;
-                    if store.blob(digest).await?.is_some() {
+                    if store.blob(digest).await?.is_some_and(|b| b.location == BlobLocation::Digest) {
                         return Ok(None);
                     }
                     Some(guard)
@@ -217,21 +261,14 @@ pub async fn run(store: &Arc<dyn RegistryStore>, blobs: &Arc<dyn BlobStore>, opt
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
+    let (mut count, mut bytes) = (0, 0);
     for r in swept {
         if let Some(size) = r? {
-            report.orphan_objects += 1;
-            report.orphan_bytes += size;
+            count += 1;
+            bytes += size;
         }
     }
-
-    report.seconds = started.elapsed().as_secs_f64();
-    if !options.dry_run {
-        metrics::counter!("sherpack_gc_runs_total").increment(1);
-        metrics::counter!("sherpack_gc_deleted_blobs_total").increment(report.blobs as u64 + report.orphan_objects as u64);
-        metrics::counter!("sherpack_gc_freed_bytes_total").increment(report.blob_bytes + report.orphan_bytes);
-        metrics::counter!("sherpack_gc_deleted_manifests_total").increment((report.retention_manifests + report.untagged_manifests) as u64);
-    }
-    Ok(report)
+    Ok((count, bytes))
 }
 
 /// `sherpack-registry gc`: opens the configured database and storage and runs once.

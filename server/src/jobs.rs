@@ -46,8 +46,10 @@ pub async fn listen_for_changes_forever(state: AppState) {
             Ok(Some(mut changes)) => {
                 while changes.next().await.is_some() {
                     crate::packs::index::note_change();
+                    state.auth.note_change();
                 }
                 crate::packs::index::note_change();
+                state.auth.note_change();
             }
             Ok(None) => return,
             Err(e) => tracing::warn!(error = %e, "listening for other servers' changes failed; retrying"),

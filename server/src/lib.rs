@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod gc;
 pub mod health_probe;
+pub mod import;
 pub mod jobs;
 pub mod metrics;
 pub mod packs;

@@ -46,6 +46,19 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Admin(args) => load(args.store.config.as_deref(), &args.store.overrides())
             .map(|config| block_on(sherpack_registry::admin_cli::run(&config, args.command), |()| {})),
+        Command::Import(args) => load(args.store.config.as_deref(), &args.store.overrides()).map(|config| {
+            let json = args.json;
+            let failed = std::cell::Cell::new(false);
+            let code = block_on(sherpack_registry::import::run_command(config, *args), |summary| {
+                failed.set(!summary.failed.is_empty());
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+                } else {
+                    print!("{summary}");
+                }
+            });
+            if failed.get() { ExitCode::FAILURE } else { code }
+        }),
         Command::Reindex(args) => load(args.config.as_deref(), &args.overrides())
             .map(|config| block_on(sherpack_registry::reindex::run(&config), |outcome| print!("{outcome}"))),
         Command::Gc(args) => load(args.store.config.as_deref(), &args.store.overrides()).map(|config| {

@@ -38,9 +38,21 @@ pub enum StartError {
     Search(String),
 }
 
-/// Opens both stores named by the configuration.
+/// Opens both stores named by the configuration, and the indexes a server keeps.
 pub async fn open_state(config: Config) -> Result<AppState, StartError> {
-    let store = registry_store::open_store(&config.database_url).await?;
+    let mut state = open_stores(config).await?;
+    let index = crate::packs::index::IndexCache::for_store(state.auth.store().as_ref(), &state.config).await.map_err(StartError::Search)?;
+    state.index = Arc::new(index);
+    Ok(state)
+}
+
+/// Opens both stores for a command that writes as a push would (an import), without the
+/// server's indexes: the servers follow what it writes through the change sequence. Every
+/// call to either has its deadline (`timeouts.*`).
+pub async fn open_stores(config: Config) -> Result<AppState, StartError> {
+    let deadlines = config.timeouts.deadlines();
+    let store: Arc<dyn registry_core::store::RegistryStore> =
+        Arc::new(registry_store::deadline::TimedStore::new(registry_store::open_store(&config.database_url).await?, deadlines));
     let storage_url = StorageUrl::parse(&config.storage_url, config.s3.clone())?;
     let blobs = ObjectBlobStore::open(&storage_url)?;
     blobs
@@ -50,15 +62,14 @@ pub async fn open_state(config: Config) -> Result<AppState, StartError> {
             url: config.storage_url.clone(),
             source,
         })?;
-    let blobs: Arc<dyn BlobStore> = Arc::new(blobs);
+    let blobs: Arc<dyn BlobStore> = Arc::new(registry_store::deadline::TimedBlobs::new(Arc::new(blobs), deadlines));
     let auth = crate::auth::Auth::open(store.clone(), &config.auth, config.listen).await?;
-    let index = crate::packs::index::IndexCache::for_store(store.as_ref(), &config).await.map_err(StartError::Search)?;
     Ok(AppState {
         config: Arc::new(config),
         meta: store,
         blobs,
         auth,
-        index: Arc::new(index),
+        index: Arc::default(),
     })
 }
 
@@ -73,6 +84,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let state = open_state(config).await?;
     tokio::spawn(crate::jobs::expire_uploads_forever(state.clone()));
     tokio::spawn(crate::auth::refresh_forever(state.auth.clone()));
+    tokio::spawn(crate::auth::follow_credentials_forever(state.auth.clone()));
     tokio::spawn(crate::jobs::follow_changes_forever(state.clone()));
     tokio::spawn(crate::jobs::listen_for_changes_forever(state.clone()));
     tokio::spawn(crate::webhooks::deliver_forever(state.clone()));

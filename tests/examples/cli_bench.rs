@@ -10,35 +10,11 @@ use std::fmt::Write as _;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-use sherpack_test_support::bench::{chart_metadata, env_usize, quiet, seed_sqlite};
+use sherpack_test_support::bench::{chart_metadata, env_usize, measure, quiet, seed_sqlite};
 use sherpack_test_support::cli::{Sherpack, package, write_pack};
 use sherpack_test_support::server::ServerProcess;
 use sherpack_test_support::tools::{self, helm_command, run_ok};
-
-/// Wall milliseconds and peak RSS (MiB) of one run, measured by GNU time.
-fn measure(cmd: &mut Command) -> (f64, f64) {
-    let rss_file = tempfile::NamedTempFile::new().unwrap();
-    let program = cmd.get_program().to_owned();
-    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
-    let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(program).args(args);
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => timed.env(k, v),
-            None => timed.env_remove(k),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        timed.current_dir(dir);
-    }
-    let t = Instant::now();
-    run_ok(&mut timed);
-    let ms = t.elapsed().as_secs_f64() * 1000.0;
-    let kib: f64 = std::fs::read_to_string(rss_file.path()).unwrap().trim().lines().last().unwrap().parse().unwrap();
-    (ms, kib / 1024.0)
-}
 
 /// Median wall time and maximum peak RSS over `runs` runs; `before` runs first each time.
 fn repeat(runs: usize, mut make: impl FnMut() -> Command, mut before: impl FnMut()) -> (f64, f64) {

@@ -8,7 +8,11 @@
 //!    every acknowledged push is intact.
 //! 3. The S3 server unreachable for 10 s under the same load (the registry reaches it through a
 //!    TCP proxy that refuses and cuts connections while "down").
-//!    Prints a Markdown table.
+//! 4. Postgres, then 5. the S3 server, hung for 10 s: the proxy in front of each holds every
+//!    byte (a paused process, a network black hole): how long the 503s took to come, and how
+//!    soon requests succeed again.
+//!
+//! Prints a Markdown table.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,32 +21,8 @@ use sherpack_test_support::bench::quiet;
 use sherpack_test_support::fixtures::sherpack_archive;
 use sherpack_test_support::outage::{Outage, Schedule, intact, outage, try_push};
 use sherpack_test_support::postgres::PgDatabase;
+use sherpack_test_support::proxy::{Fault, Proxy};
 use sherpack_test_support::server::ServerProcess;
-
-/// A TCP proxy to `target` that, while `down`, refuses new connections and cuts open ones.
-async fn proxy(target: String) -> (String, tokio::sync::watch::Sender<bool>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (down, watch) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut client, _)) = listener.accept().await else { continue };
-            if *watch.borrow() {
-                drop(client);
-                continue;
-            }
-            let (target, mut watch) = (target.clone(), watch.clone());
-            tokio::spawn(async move {
-                let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
-                tokio::select! {
-                    _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                    _ = watch.wait_for(|down| *down) => {}
-                }
-            });
-        }
-    });
-    (address, down)
-}
 
 fn sh(cmd: &str) {
     let status = std::process::Command::new("sh").arg("-c").arg(cmd).status().unwrap();
@@ -60,14 +40,15 @@ async fn main() {
     let db = PgDatabase::create().await;
     let bucket = sherpack_test_support::s3::create_bucket().await;
     let s3 = sherpack_test_support::s3::endpoint();
-    let (s3_proxy, s3_down) = proxy(s3.trim_start_matches("http://").to_owned()).await;
+    let s3_proxy = Proxy::start(s3.trim_start_matches("http://")).await;
+    let pg_proxy = Proxy::start(&format!("127.0.0.1:{pg_port}")).await;
     let mut env = sherpack_test_support::s3::server_env();
     for (k, v) in &mut env {
         if k == "SHERPACK_REGISTRY_S3__ENDPOINT" {
-            v.clone_from(&s3_proxy);
+            *v = format!("http://{}", s3_proxy.address);
         }
     }
-    env.push(("SHERPACK_REGISTRY_DATABASE_URL".into(), db.url.clone()));
+    env.push(("SHERPACK_REGISTRY_DATABASE_URL".into(), pg_proxy.url_through(&db.url)));
     env.push(("SHERPACK_REGISTRY_STORAGE_URL".into(), format!("s3://{bucket}/registry")));
     let start = |dir: &std::path::Path| {
         let mut options = quiet(dir);
@@ -149,8 +130,14 @@ async fn main() {
     print_outage("Postgres stopped for 10 s (pulls and pushes, 4 clients, one replica)", &http, &b.url, &report).await;
 
     // 3. The S3 server unreachable for 10 s.
-    let report = outage(&http, &b.url, "s3down", OUTAGE, || { let _ = s3_down.send(true); }, || { let _ = s3_down.send(false); }).await;
+    let report = outage(&http, &b.url, "s3down", OUTAGE, || s3_proxy.set(Fault::Refuse), || s3_proxy.set(Fault::None)).await;
     print_outage("S3 server unreachable for 10 s (connections refused and cut)", &http, &b.url, &report).await;
+
+    // 4. and 5. Hung: connections accepted, nothing answered.
+    let report = outage(&http, &b.url, "pghung", OUTAGE, || pg_proxy.set(Fault::Hang), || pg_proxy.set(Fault::None)).await;
+    print_outage("Postgres hung for 10 s (nothing forwarded either way: a paused process)", &http, &b.url, &report).await;
+    let report = outage(&http, &b.url, "s3hung", OUTAGE, || s3_proxy.set(Fault::Hang), || s3_proxy.set(Fault::None)).await;
+    print_outage("S3 server hung for 10 s (nothing forwarded either way)", &http, &b.url, &report).await;
     drop(b);
     db.drop_now().await;
 }
@@ -167,10 +154,16 @@ async fn print_outage(title: &str, http: &reqwest::Client, base: &str, r: &Outag
     println!("| | succeeded anyway | {} |", r.ok);
     println!("| | clean 503 with an OCI `UNAVAILABLE` body | {} |", r.clean_503);
     println!("| | slowest answer in the window | {:.0} ms |", r.slowest_ms);
+    let mut waits = r.unavailable_ms.clone();
+    waits.sort_by(f64::total_cmp);
+    if let (Some(median), Some(max)) = (waits.get(waits.len() / 2), waits.last()) {
+        println!("| | time to a 503, median / max | {median:.0} / {max:.0} ms |");
+    }
     println!("| | anything else | {} {} |", r.other.len(), r.other.iter().take(3).cloned().collect::<Vec<_>>().join("; "));
     println!(
         "| | first success after the backend came back | {} |",
         r.first_ok_after_restore_ms.map_or_else(|| "none".to_owned(), |ms| format!("{ms:.0} ms"))
     );
+    println!("| | requests sent after it came back that failed | {} |", r.failed_after_restore);
     println!("| | acknowledged pushes intact afterwards | {whole} / {} (**lost: {}**) |", r.acknowledged.len(), r.acknowledged.len() - whole);
 }

@@ -1,29 +1,15 @@
-//! Web UI rendering: the home page, a search page and a pack page whose README is 200 KiB of
-//! Markdown (headings, tables, code blocks), over 500 packs; p50/p99 at concurrency 1 and 16
-//! measured by the client over loopback (an upper bound of the server time), the bytes each
-//! page ships, and the CSS and JS in total. Prints a Markdown table. Run through
-//! `bench/web.sh`.
+//! Web UI rendering: the home page, a search page and every view of a pack as large as the
+//! big charts of public collections (`sherpack_test_support::large_pack`: a README of about
+//! 100 KiB, 2,000+ lines of values, a schema of 400+ properties), over 500 packs; server and
+//! client p50/p99 at concurrency 1 and 16, the bytes each page ships, and the CSS and JS in
+//! total. Prints a Markdown table. Run through `bench/web.sh`.
 
-use std::fmt::Write as _;
 use std::time::Instant;
 
 use sherpack_test_support::bench::{Load, env_usize, load, quiet};
 use sherpack_test_support::fixtures::{PackSpec, spec_archive};
+use sherpack_test_support::large_pack::LargePack;
 use sherpack_test_support::server::ServerProcess;
-
-/// About `bytes` of Markdown shaped like a large chart README.
-fn big_readme(bytes: usize) -> String {
-    let mut out = String::from("# Big chart\n\nA chart with a very long README.\n\n");
-    let mut section = 0;
-    while out.len() < bytes {
-        section += 1;
-        let _ = write!(
-            out,
-            "## Section {section}\n\nThis section explains **option {section}** of the chart, with `inline code`, a [link](https://example.com/{section}) and some prose that goes on for a while so that the paragraph wraps over several lines in the browser.\n\n| parameter | description | default |\n|---|---|---|\n| `option{section}.enabled` | Turns option {section} on | `false` |\n| `option{section}.size` | How big option {section} is | `{section}` |\n\n```yaml\noption{section}:\n  enabled: true # turn it on\n  size: {section}\n  name: \"section-{section}\"\n```\n\n"
-        );
-    }
-    out
-}
 
 #[tokio::main]
 async fn main() {
@@ -33,10 +19,11 @@ async fn main() {
     let server = ServerProcess::start(quiet(dir.path()));
     let base = server.url.clone();
     let http = reqwest::Client::new();
-    let readme = big_readme(200 * 1024);
-    let spec = PackSpec { helm: true, description: "A chart with a 200 KiB README", readme: Some(&readme), ..PackSpec::new("big", "1.0.0") };
-    let r = http.post(format!("{base}/api/bench/charts")).body(spec_archive(&spec)).send().await.unwrap();
-    assert_eq!(r.status(), 201);
+    let large = LargePack::new();
+    for version in ["17.0.0", "17.1.0"] {
+        let r = http.post(format!("{base}/api/bench/charts")).body(large.archive("large", version)).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+    }
     let words = ["redis", "postgres", "nginx", "prometheus", "grafana", "kafka", "vault", "minio", "keycloak", "traefik"];
     for i in 0..packs {
         let name = format!("{}-{i}", words[i % words.len()]);
@@ -45,7 +32,15 @@ async fn main() {
         let r = http.post(format!("{base}/api/bench/charts")).body(spec_archive(&spec)).send().await.unwrap();
         assert_eq!(r.status(), 201);
     }
-    let pages = [("home", "/".to_owned()), ("search `redis`, facets, 20 results", "/-/search?q=redis".to_owned()), ("pack page, 200 KiB README", "/-/packs/bench/big".to_owned())];
+    let pages = [
+        ("home", "/"),
+        ("search `redis`, facets, 20 results", "/-/search?q=redis"),
+        ("large pack: README (the default view)", "/-/packs/bench/large"),
+        ("large pack: values", "/-/packs/bench/large/values"),
+        ("large pack: schema", "/-/packs/bench/large/schema"),
+        ("large pack: templates, one open", "/-/packs/bench/large/templates"),
+        ("large pack: versions", "/-/packs/bench/large/versions"),
+    ];
     let mut rows = Vec::new();
     for (label, path) in &pages {
         let t = Instant::now();
@@ -64,7 +59,12 @@ async fn main() {
 
     #[allow(clippy::cast_precision_loss)]
     let kib = |b: usize| b as f64 / 1024.0;
-    println!("{packs} packs plus one with a {:.0} KiB README; client-measured over loopback (server time is below these).", kib(readme.len()));
+    println!(
+        "{packs} packs plus a large one: README {:.0} KiB, values.yaml {} lines, schema {:.0} KiB; the first request renders a view, the others find it kept.",
+        kib(large.readme.len()),
+        large.values.lines().count(),
+        kib(large.schema.len())
+    );
     println!();
     println!("Server time is the page's `Server-Timing` (handler start to rendered page); client time adds the HTTP stack,");
     println!("loopback and, at c=16, waiting for one of the 2 cores the client shares with the server.");

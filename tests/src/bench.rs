@@ -102,6 +102,29 @@ where
     }
 }
 
+/// Wall milliseconds and peak RSS (MiB) of one run, measured by GNU time.
+pub fn measure(cmd: &mut std::process::Command) -> (f64, f64) {
+    let rss_file = tempfile::NamedTempFile::new().unwrap();
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed.arg("-f").arg("%M").arg("-o").arg(rss_file.path()).arg(program).args(args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let t = Instant::now();
+    crate::tools::run_ok(&mut timed);
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    let kib: f64 = std::fs::read_to_string(rss_file.path()).unwrap().trim().lines().last().unwrap().parse().unwrap();
+    (ms, kib / 1024.0)
+}
+
 #[must_use]
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

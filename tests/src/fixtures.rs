@@ -19,6 +19,49 @@ pub fn package_chart(helm: &Path, home: &Path, versions: &[&str]) -> Vec<std::pa
         .collect()
 }
 
+/// Real-looking signed charts in `out`, each with its `.prov` beside it (a fresh `GnuPG` key,
+/// `helm package --sign`): `mychart` (from `helm create`) at 0.1.0, 0.2.0 and 1.0.0, and
+/// `webapp` at 1.0.0 and 1.1.0, which depends on `mychart` `^1.0.0` (vendored by `helm
+/// dependency update`). Returns every file written, archives and provenance.
+#[must_use]
+pub fn signed_charts(helm: &Path, home: &Path, out: &Path) -> Vec<std::path::PathBuf> {
+    let gnupg = home.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    let gpg = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("gpg");
+        cmd.env("GNUPGHOME", &gnupg).args(["--batch", "--passphrase", ""]).args(args);
+        run_ok(&mut cmd)
+    };
+    gpg(&["--quick-gen-key", "Chart Signer <signer@example.test>", "rsa2048", "sign", "never"]);
+    let keyring = home.join("secring.gpg");
+    std::fs::write(&keyring, gpg(&["--export-secret-keys"]).stdout).unwrap();
+    let keyring = keyring.to_str().unwrap().to_owned();
+    let out_dir = out.to_str().unwrap().to_owned();
+    let package = |chart: &str, version: &str| {
+        run_ok(helm_command(helm, home).args(["package", chart, "--version", version, "-d", &out_dir, "--sign", "--key", "Chart Signer", "--keyring", &keyring]));
+    };
+    run_ok(helm_command(helm, home).args(["create", "mychart"]));
+    for v in ["0.1.0", "0.2.0", "1.0.0"] {
+        package("mychart", v);
+    }
+    // The dependency is resolved from the chart's directory: make it the version it asks for.
+    let mychart_yaml = home.join("mychart/Chart.yaml");
+    let text = std::fs::read_to_string(&mychart_yaml).unwrap().replace("version: 0.1.0", "version: 1.0.0");
+    std::fs::write(&mychart_yaml, text).unwrap();
+    run_ok(helm_command(helm, home).args(["create", "webapp"]));
+    let chart_yaml = home.join("webapp/Chart.yaml");
+    let mut text = std::fs::read_to_string(&chart_yaml).unwrap();
+    text.push_str("keywords: [web, frontend]\ndependencies:\n  - name: mychart\n    version: ^1.0.0\n    repository: file://../mychart\n");
+    std::fs::write(&chart_yaml, text).unwrap();
+    run_ok(helm_command(helm, home).args(["dependency", "update", "webapp"]));
+    for v in ["1.0.0", "1.1.0"] {
+        package("webapp", v);
+    }
+    let mut files: Vec<_> = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    files
+}
+
 /// A minimal OCI image layout on disk (for skopeo's `oci:` transport).
 #[must_use] 
 pub fn write_oci_layout(dir: &Path, layer: &[u8]) -> String {
@@ -82,6 +125,8 @@ pub struct PackSpec<'a> {
     pub files: &'a [(&'a str, &'a str)],
     /// Bytes of incompressible filler in an extra file.
     pub filler: usize,
+    pub icon: Option<&'a str>,
+    pub app_version: Option<&'a str>,
 }
 
 impl<'a> PackSpec<'a> {
@@ -101,6 +146,8 @@ impl<'a> PackSpec<'a> {
             dependencies: &[],
             files: &[],
             filler: 0,
+            icon: None,
+            app_version: None,
         }
     }
 }
@@ -113,7 +160,7 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     let annotations: serde_json::Map<String, serde_json::Value> = spec.annotations.iter().map(|(k, v)| ((*k).to_owned(), serde_json::json!(v))).collect();
     let dependencies: Vec<serde_json::Value> =
         spec.dependencies.iter().map(|(name, version, repository)| serde_json::json!({ "name": name, "version": version, "repository": repository })).collect();
-    let fields = serde_json::json!({
+    let mut fields = serde_json::json!({
         "name": spec.name,
         "version": spec.version,
         "description": spec.description,
@@ -122,6 +169,12 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
         "deprecated": spec.deprecated,
         "annotations": annotations,
     });
+    if let Some(icon) = spec.icon {
+        fields["icon"] = icon.into();
+    }
+    if let Some(app_version) = spec.app_version {
+        fields["appVersion"] = app_version.into();
+    }
     let (meta_file, meta) = if spec.helm {
         let mut chart = fields;
         chart["apiVersion"] = "v2".into();
@@ -144,11 +197,11 @@ pub fn spec_archive(spec: &PackSpec) -> Vec<u8> {
     // Helm charts sit under one top directory; packs at the archive root.
     let dir = if spec.helm { format!("{}/", spec.name) } else { String::new() };
     let path = |file: &str| format!("{dir}{file}");
-    let mut files: Vec<(String, &[u8])> = vec![
-        (path(meta_file), meta.as_bytes()),
-        (path("values.yaml"), spec.values.unwrap_or("replicas: 1\n").as_bytes()),
-        (path("templates/deployment.yaml"), b"kind: Deployment\n"),
-    ];
+    let mut files: Vec<(String, &[u8])> = vec![(path(meta_file), meta.as_bytes()), (path("values.yaml"), spec.values.unwrap_or("replicas: 1\n").as_bytes())];
+    // A default template unless the spec brings its own.
+    if !spec.files.iter().any(|(f, _)| f.starts_with("templates/")) {
+        files.push((path("templates/deployment.yaml"), b"kind: Deployment\n"));
+    }
     if !spec.helm {
         files.insert(0, (path("MANIFEST"), b"sherpack-manifest-version: 1\n"));
     }

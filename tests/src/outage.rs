@@ -63,8 +63,12 @@ pub struct Outage {
     pub ok: usize,
     pub clean_503: usize,
     pub slowest_ms: f64,
+    /// How long each clean 503 took to come.
+    pub unavailable_ms: Vec<f64>,
     pub other: Vec<String>,
     pub first_ok_after_restore_ms: Option<f64>,
+    /// Requests sent after the backend came back that did not succeed.
+    pub failed_after_restore: usize,
     pub acknowledged: Vec<(String, Vec<u8>)>,
 }
 
@@ -118,15 +122,21 @@ pub async fn outage(http: &reqwest::Client, base: &str, label: &str, schedule: S
         let in_window = done >= start && sent <= start + outage;
         if in_window {
             report.requests += 1;
-            report.slowest_ms = report.slowest_ms.max(done.saturating_sub(sent).as_secs_f64() * 1000.0);
+            let took = done.saturating_sub(sent).as_secs_f64() * 1000.0;
+            report.slowest_ms = report.slowest_ms.max(took);
             match status {
                 200 | 201 => report.ok += 1,
-                503 if clean_503(status, &body) => report.clean_503 += 1,
+                503 if clean_503(status, &body) => {
+                    report.clean_503 += 1;
+                    report.unavailable_ms.push(took);
+                }
                 other => report.other.push(format!("{other}: {}", body.chars().take(80).collect::<String>())),
             }
         } else if sent >= restored_at && (200..300).contains(&status) {
             let after = sent.saturating_sub(restored_at).as_secs_f64() * 1000.0;
             report.first_ok_after_restore_ms = Some(report.first_ok_after_restore_ms.map_or(after, |f: f64| f.min(after)));
+        } else if sent >= restored_at {
+            report.failed_after_restore += 1;
         }
     }
     report

@@ -97,13 +97,12 @@ impl StaticRepo {
         Self { child, dir, url }
     }
 
-    /// Copies archives in and regenerates the index with `helm repo index`.
+    /// Copies archives (and any other files: `.prov`) in and regenerates the index with `helm repo index`.
     pub fn publish(&self, archives: &[PathBuf]) {
         for a in archives {
             std::fs::copy(a, self.dir.path().join(a.file_name().unwrap())).unwrap();
         }
-        let home = tempfile::tempdir().unwrap();
-        run_ok(helm_command(&tools::helm(), home.path()).args(["repo", "index"]).arg(self.dir.path()));
+        helm_repo_index(self.dir.path());
     }
 }
 
@@ -112,6 +111,12 @@ impl Drop for StaticRepo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `helm repo index <dir>`: the `index.yaml` of the archives in `dir`.
+pub fn helm_repo_index(dir: &std::path::Path) {
+    let home = tempfile::tempdir().unwrap();
+    run_ok(helm_command(&tools::helm(), home.path()).args(["repo", "index"]).arg(dir));
 }
 
 /// nginx serving a directory as static files on a free loopback port: `sendfile`, and a
@@ -134,6 +139,13 @@ impl Nginx {
     /// Serves `root`'s files.
     #[must_use]
     pub fn serve(root: &std::path::Path) -> Self {
+        Self::serve_with(root, "")
+    }
+
+    /// Serves `root`'s files with more `server` directives (`auth_basic`, `return 302 ...`,
+    /// `location` blocks with `limit_rate`).
+    #[must_use]
+    pub fn serve_with(root: &std::path::Path, directives: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();
@@ -146,7 +158,7 @@ impl Nginx {
                  http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n  gzip_static on;\n  gzip_vary on;\n\
                  \x20 types {{ application/x-yaml yaml; application/json json; }}\n\
                  \x20 client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-                 \x20 server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
+                 \x20 server {{ listen 127.0.0.1:{port}; root {}; {directives} }}\n}}\n",
                 root.display()
             ),
         )

@@ -6,6 +6,8 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -140,8 +142,10 @@ async fn nothing_referenced_is_lost_under_concurrent_pushes_on_postgres_and_s3()
         let base = server.url.clone();
         let cwd = server.cwd.clone();
 
-        // Four writers push for five seconds; every other version is deleted right after.
+        // Four writers push for five seconds, and at least four versions each however loaded the
+        // machine is; every other version is deleted right after.
         let deadline = Instant::now() + Duration::from_secs(5);
+        let writing = Arc::new(AtomicBool::new(true));
         let writers: Vec<_> = (0..4)
             .map(|w| {
                 let base = base.clone();
@@ -149,7 +153,7 @@ async fn nothing_referenced_is_lost_under_concurrent_pushes_on_postgres_and_s3()
                     let oci = Oci::new(&base);
                     let (mut kept, mut deleted) = (Vec::new(), Vec::new());
                     let mut i = 0;
-                    while Instant::now() < deadline {
+                    while Instant::now() < deadline || i < 4 {
                         let repo = format!("team/p{w}");
                         let version = format!("1.{i}.0");
                         let archive = sherpack_archive(&format!("p{w}"), &version, 1000 + i * 37);
@@ -167,12 +171,13 @@ async fn nothing_referenced_is_lost_under_concurrent_pushes_on_postgres_and_s3()
                 })
             })
             .collect();
-        // Meanwhile the command runs too, with a grace of two seconds.
+        // Meanwhile the command runs too, with a grace of two seconds, until the writers stop.
         let gc_env = env.clone();
         let gc_cwd = cwd.clone();
+        let gc_writing = writing.clone();
         let collector = tokio::task::spawn_blocking(move || {
             let mut runs = 0;
-            while Instant::now() < deadline {
+            while gc_writing.load(Ordering::SeqCst) || runs < 2 {
                 gc(&gc_cwd, &gc_env, &["--grace", "2s"]);
                 runs += 1;
             }
@@ -185,6 +190,7 @@ async fn nothing_referenced_is_lost_under_concurrent_pushes_on_postgres_and_s3()
             kept.extend(k);
             deleted.extend(d);
         }
+        writing.store(false, Ordering::SeqCst);
         assert!(collector.await.unwrap() >= 2);
         assert!(kept.len() >= 8 && deleted.len() >= 8, "{} kept, {} deleted", kept.len(), deleted.len());
 

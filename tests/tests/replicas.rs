@@ -136,3 +136,70 @@ async fn three_replicas_on_postgres_and_s3_are_one_registry() {
     })
     .await;
 }
+
+/// The revocation bound the servers below run with (`auth.revocation_bound_ms`, the default).
+const REVOCATION_BOUND: Duration = Duration::from_secs(2);
+
+/// Two servers on one Postgres, each having verified (and cached) a robot token and a
+/// password: a revocation, a password change and a user's removal through one are in force on
+/// both once the bound has passed since the change's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn credential_changes_reach_every_replica_within_the_bound() {
+    use reqwest::Method;
+    use serde_json::json;
+    use sherpack_test_support::auth::{Api, Cred, admin_env};
+    PgDatabase::with(|url| async move {
+        let blobs = tempfile::tempdir().unwrap();
+        let options = || {
+            let mut o = sherpack_test_support::postgres::server_options(url.clone(), blobs.path());
+            o.env.extend(admin_env());
+            ServerProcess::start(o)
+        };
+        let replicas = [options(), options()];
+        let api = Api::new(&replicas[0].url);
+        let admin = Cred::admin();
+        api.expect(&admin, Method::POST, "/api/v1/namespaces", Some(json!({ "name": "team", "visibility": "private" })), 201).await;
+        for (user, role) in [("alice", "admin"), ("bob", "reader")] {
+            api.expect(&admin, Method::POST, "/api/v1/users", Some(json!({ "name": user, "password": "first-password" })), 201).await;
+            api.expect(&admin, Method::PUT, &format!("/api/v1/namespaces/team/members/{user}"), Some(json!({ "role": role })), 200).await;
+        }
+        let alice = Cred::Basic("alice".into(), "first-password".into());
+        let robot = api.create_token(&alice, json!({ "name": "ci", "scopes": ["pull", "push"], "namespace": "team" })).await;
+        let pusher = Oci::with_basic(&replicas[0].url, "ci", &robot);
+        pusher.push_image("team/app", "v1", b"layer").await;
+
+        let manifest_status = |base: String, user: String, secret: String| async move {
+            let http = reqwest::Client::new();
+            let r = http.get(format!("{base}/v2/team/app/manifests/v1")).basic_auth(user, Some(secret)).send().await.unwrap();
+            r.status().as_u16()
+        };
+        let everywhere = |user: &str, secret: &str| {
+            let calls: Vec<_> = replicas.iter().map(|r| manifest_status(r.url.clone(), user.to_owned(), secret.to_owned())).collect();
+            futures::future::join_all(calls)
+        };
+        // Each replica verifies and caches the token and both passwords.
+        for _ in 0..3 {
+            assert_eq!(everywhere("ci", &robot).await, [200, 200], "the robot token pulls through both");
+            assert_eq!(everywhere("alice", "first-password").await, [200, 200]);
+            assert_eq!(everywhere("bob", "first-password").await, [200, 200]);
+        }
+
+        // Revoked through replica 0.
+        let tokens = api.expect(&alice, Method::GET, "/api/v1/tokens", None, 200).await;
+        let id = tokens.as_array().unwrap().iter().find(|t| t["name"] == "ci").unwrap()["id"].as_str().unwrap().to_owned();
+        api.expect(&alice, Method::DELETE, &format!("/api/v1/tokens/{id}"), None, 204).await;
+        tokio::time::sleep(REVOCATION_BOUND).await;
+        assert_eq!(everywhere("ci", &robot).await, [401, 401], "the revoked token is refused by both replicas");
+
+        // A password changed and a user removed through replica 1.
+        let api = Api::new(&replicas[1].url);
+        api.expect(&admin, Method::PATCH, "/api/v1/users/alice", Some(json!({ "password": "second-password" })), 200).await;
+        api.expect(&admin, Method::DELETE, "/api/v1/users/bob", None, 204).await;
+        tokio::time::sleep(REVOCATION_BOUND).await;
+        assert_eq!(everywhere("alice", "first-password").await, [401, 401], "the old password is refused by both");
+        assert_eq!(everywhere("bob", "first-password").await, [401, 401], "the removed user is refused by both");
+        assert_eq!(everywhere("alice", "second-password").await, [200, 200], "the new password works on both");
+        drop(replicas);
+    })
+    .await;
+}

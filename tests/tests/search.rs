@@ -1,6 +1,6 @@
-//! Search: `helm search hub --endpoint` (helm 4 and 3) against the real server, ranking
-//! (exact name first, prefixes, typos, deprecated packs below current ones), read-after-write,
-//! private namespaces, and bad queries.
+//! Search: `helm search hub --endpoint` (helm 4 and 3; the URL it prints is the pack page,
+//! which opens) against the real server, ranking (exact name first, prefixes, typos,
+//! deprecated packs below current ones), read-after-write, private namespaces, and bad queries.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -114,7 +114,11 @@ fn helm_search_hub(helm: &std::path::Path) {
     let first = &found[0];
     assert_eq!(first["version"], "1.0.0", "{found}");
     assert!(first["description"].as_str().unwrap().contains("PostgreSQL"), "{found}");
-    assert!(first["url"].as_str().unwrap().contains("/charts/charts/postgresql-1.0.0.tgz"), "{found}");
+    // The URL helm prints is the pack page, and it opens.
+    let url = first["url"].as_str().unwrap();
+    assert_eq!(url, format!("{}/-/packs/charts/postgresql", server.url), "{found}");
+    let page = runtime.block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
+    assert!(page.contains("<h1>postgresql <span class=\"version\">1.0.0</span></h1>"), "{page}");
     let out = run_ok(helm_command(helm, home.path()).args(["search", "hub", "monitoring", "--endpoint", &server.url]));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("prometheus") && table.contains("grafana"), "{table}");

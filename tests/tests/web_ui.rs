@@ -2,7 +2,9 @@
 //! open a pack, switch version, read its README and values, copy an install command; a README
 //! with `<script>`, `onerror=` and `javascript:` links renders inert; screenshots of every page
 //! at desktop and phone width (in `target/debug/web-screenshots/`); axe-core's accessibility
-//! rules on every page. Plus, without a browser:
+//! rules on every page; every view of a pack as large as real charts (README headings, notes,
+//! a 20-column table, 2,000 lines of values, a large schema, templates, a missing icon) at
+//! desktop and phone width. Plus, without a browser:
 //! the security headers, private packs, error pages and pages without JavaScript.
 
 use reqwest::Method;
@@ -10,6 +12,7 @@ use serde_json::Value;
 use sherpack_test_support::auth::{Cred, Tenants};
 use sherpack_test_support::browser::{Browser, Locator};
 use sherpack_test_support::fixtures::{PackSpec, pack_archive, spec_archive};
+use sherpack_test_support::large_pack::LargePack;
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
 
 const README: &str = r#"# Webapp
@@ -122,7 +125,7 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     assert!(sherpacks.contains(&"webapp-legacy".to_owned()) && !sherpacks.contains(&"webapp".to_owned()), "webapp is a Helm chart: {sherpacks:?}");
     b.client.goto(&format!("{base}/-/search?q=webapp")).await.unwrap();
 
-    // Open the pack: the latest version, README, values, schema, dependencies.
+    // Open the pack: the latest version and its README; each other view at its own address.
     b.client.find(Locator::LinkText("webapp")).await.unwrap().click().await.unwrap();
     b.wait_until("return location.pathname === '/-/packs/charts/webapp'").await;
     assert!(text(&b, "h1").await.contains("1.1.0"));
@@ -130,13 +133,19 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     assert!(readme.contains("Getting started") && readme.contains("batteries included"), "{readme}");
     assert!(text(&b, "#readme table").await.contains("pods to run"));
     assert_eq!(b.eval("return document.querySelectorAll('#readme pre .k').length > 0").await, Value::Bool(true), "highlighted YAML in the README");
+    b.screenshot("pack-desktop").await;
+    open_tab(&b, "Default values", "/-/packs/charts/webapp/values").await;
     assert!(text(&b, "#values").await.contains("replicaCount: 1"));
     assert_eq!(b.eval("return document.querySelector('#values .c').textContent").await, "# Default values for webapp.");
+    open_tab(&b, "Values schema", "/-/packs/charts/webapp/schema").await;
     assert!(text(&b, "#schema").await.contains("How many pods run"));
-    assert!(text(&b, "#templates").await.contains("templates/service.yaml"));
+    open_tab(&b, "Templates", "/-/packs/charts/webapp/templates").await;
+    assert!(text(&b, "#templates .file-list").await.contains("templates/service.yaml"));
+    assert_eq!(text(&b, "#file-text").await, "kind: Service", "the first template is open");
+    open_tab(&b, "Dependencies", "/-/packs/charts/webapp/dependencies").await;
     let dependency = b.client.find(Locator::Css("#dependencies a")).await.unwrap();
     assert_eq!(dependency.attr("href").await.unwrap().as_deref(), Some("/-/packs/charts/redis"), "a dependency that lives here is linked");
-    b.screenshot("pack-desktop").await;
+    open_tab(&b, "README", "/-/packs/charts/webapp").await;
 
     // The README's scripts, handlers and javascript: links are inert.
     assert_eq!(b.eval("return window.__pwned === undefined").await, Value::Bool(true));
@@ -166,7 +175,7 @@ async fn a_person_finds_reads_and_installs_a_pack() {
     b.screenshot("not-found-desktop").await;
 
     // Accessibility (axe-core's WCAG 2 A/AA rules: labels, contrast, alt text, landmarks...).
-    for path in ["/", "/-/search?q=web", "/-/packs/charts/webapp", "/-/ns/charts", "/-/nope"] {
+    for path in ["/", "/-/search?q=web", "/-/packs/charts/webapp", "/-/packs/charts/webapp/versions", "/-/ns/charts", "/-/nope"] {
         b.client.goto(&format!("{base}{path}")).await.unwrap();
         let violations = b.accessibility_violations().await;
         assert!(violations.is_empty(), "{path}: {violations:#?}");
@@ -181,6 +190,13 @@ async fn a_person_finds_reads_and_installs_a_pack() {
         no_horizontal_scroll(&phone, page, PHONE).await;
     }
     phone.close().await;
+}
+
+/// Follows a tab of the pack page and waits for its address.
+async fn open_tab(b: &Browser, label: &str, path: &str) {
+    b.client.find(Locator::XPath(&format!("//nav[@aria-label='Pack views']/a[normalize-space(.)='{label}']"))).await.unwrap().click().await.unwrap();
+    b.wait_until(&format!("return location.pathname === '{path}'")).await;
+    assert_eq!(text(b, ".tabs a[aria-current]").await, label);
 }
 
 async fn titles(b: &Browser) -> Vec<String> {
@@ -229,9 +245,36 @@ async fn pages_are_safe_private_and_work_without_javascript() {
         }
     }
 
-    // Pages without JavaScript: the search form is a plain GET form, the version switch too.
+    // Pages without JavaScript: the search form is a plain GET form (one on the home page), the
+    // version switch too, and every view of a pack is a page of its own.
     let home = get(Cred::Anonymous, "/").await.unwrap().text().await.unwrap();
     assert!(home.contains("action=\"/-/search\" method=\"get\""));
+    assert_eq!(home.matches("role=\"search\"").count(), 1, "one search box on the home page");
+    assert!(home.contains("<strong>1</strong> namespace<"), "one namespace, singular");
+    for (path, shows) in [
+        ("/-/packs/team/webapp/values?version=1.0.0", "<span class=\"k\">replicaCount</span>"),
+        ("/-/packs/team/webapp/schema", "How many pods run"),
+        ("/-/packs/team/webapp/templates?file=templates/service.yaml", "Service"),
+        ("/-/packs/team/webapp/dependencies", "file://../redis"),
+        ("/-/packs/team/webapp/versions", "1.0.0"),
+    ] {
+        let r = get(Cred::user("rita"), path).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains(shows) && body.contains("aria-current=\"page\""), "{path}");
+    }
+    let download = get(Cred::user("rita"), "/-/packs/team/webapp/values.yaml?version=1.0.0").await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert!(download.headers()["content-disposition"].to_str().unwrap().contains("webapp-1.0.0-values.yaml"));
+    assert_eq!(download.text().await.unwrap(), VALUES);
+    for path in ["/-/packs/team/webapp/nothing", "/-/packs/team/webapp/templates?file=templates/none.yaml", "/-/packs/team/redis/schema"] {
+        assert_eq!(get(Cred::user("rita"), path).await.unwrap().status(), 404, "{path}");
+    }
+    assert_eq!(get(Cred::user("otto"), "/-/packs/team/webapp/values.yaml").await.unwrap().status(), 404, "a private download stays private");
+    // Artifact Hub's address of a package page (what `sherpack search hub` prints) leads here.
+    let r = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(format!("{base}/packages/helm/team/webapp")).send().await.unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(r.headers()["location"], "/-/packs/team/webapp");
     let pack = get(Cred::user("rita"), "/-/packs/team/webapp?version=1.0.0").await.unwrap().text().await.unwrap();
     assert!(pack.contains("<option value=\"1.0.0\" selected>"));
     assert!(pack.contains("<button type=\"submit\">Show</button>"));
@@ -249,4 +292,94 @@ async fn pages_are_safe_private_and_work_without_javascript() {
     // The page never lists what the search API would not.
     let api = t.api.expect(&Cred::user("otto"), Method::GET, "/api/v1/packages/search?ts_query_web=web", None, 200).await;
     assert!(!api.to_string().contains("team"));
+}
+
+/// The views of a pack as large as the big charts of public collections.
+const LARGE_VIEWS: [(&str, &str); 6] = [
+    ("readme", ""),
+    ("values", "/values"),
+    ("schema", "/schema"),
+    ("templates", "/templates"),
+    ("versions", "/versions"),
+    ("template-file", "/templates?file=templates/metrics.yaml"),
+];
+
+/// The README's headings, h1 to h6, each smaller than the one before.
+const HEADING_SIZES: &str = "return [1, 2, 3, 4, 5, 6].map(n => parseFloat(getComputedStyle(document.querySelector('#readme h' + n)).fontSize))";
+
+/// Cells of the README's 20-column table whose text wraps (a word broken, or split over lines).
+const WRAPPED_CELLS: &str = "const table = [...document.querySelectorAll('#readme table')].find(t => t.rows[0].cells.length === 20);
+    const r = document.createRange();
+    const wrapped = [...table.querySelectorAll('th, td')].filter(c => { r.selectNodeContents(c); return r.getClientRects().length > 1; }).length;
+    return [table.scrollWidth > table.clientWidth, wrapped]";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_pack_reads_well_in_every_view() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let base = server.url.clone();
+    let large = LargePack::new();
+    assert!(large.values.lines().count() > 2_000 && large.readme.len() > 80_000, "as large as real charts");
+    for version in ["17.0.0", "17.1.0"] {
+        upload(&base, &Cred::Anonymous, "charts", large.archive("large", version)).await;
+    }
+    let pack = format!("{base}/-/packs/charts/large");
+
+    let b = Browser::start(1280, 900).await;
+    for (view, suffix) in LARGE_VIEWS {
+        b.client.goto(&format!("{pack}{suffix}")).await.unwrap();
+        // The icon cannot load: the generated initials show instead, never a broken image.
+        b.wait_until("return document.querySelectorAll('.pack-head img').length === 0").await;
+        assert_eq!(text(&b, ".pack-head .initials").await, "L");
+        no_horizontal_scroll(&b, view, 1280).await;
+        let violations = b.accessibility_violations().await;
+        assert!(violations.is_empty(), "{view}: {violations:#?}");
+        b.screenshot(&format!("large-{view}-desktop")).await;
+    }
+
+    // README: headings keep their order of size, notes carry a bar, the wide table scrolls.
+    b.client.goto(&pack).await.unwrap();
+    let sizes: Vec<f64> = serde_json::from_value(b.eval(HEADING_SIZES).await).unwrap();
+    assert!(sizes.windows(2).all(|w| w[0] > w[1]), "h1 to h6 shrink: {sizes:?}");
+    assert_ne!(b.eval("return getComputedStyle(document.querySelector('#readme blockquote')).borderLeftWidth").await, "0px", "a note has its bar");
+    assert_eq!(b.eval(WRAPPED_CELLS).await, serde_json::json!([true, 0]), "the 20-column table scrolls and no cell wraps");
+    assert_eq!(
+        b.eval("return [...document.querySelectorAll('#readme th')].filter(th => th.textContent === 'Value').every(th => th.getBoundingClientRect().height < 2.2 * parseFloat(getComputedStyle(th).lineHeight))").await,
+        Value::Bool(true),
+        "the Value header stays on one line"
+    );
+
+    // Values: every line numbered, long lines scroll inside their box, copy and download.
+    b.client.goto(&format!("{pack}/values")).await.unwrap();
+    assert_eq!(b.eval("return document.querySelectorAll('#values .line').length").await, large.values.lines().count());
+    assert_eq!(b.eval("const p = document.querySelector('#values pre'); return p.scrollWidth > p.clientWidth").await, Value::Bool(true));
+    assert_eq!(b.eval("return document.getElementById('values-text').textContent").await, large.values.as_str(), "the numbers are not part of the text");
+    b.client.find(Locator::Css("button[data-copy='values-text']")).await.unwrap().click().await.unwrap();
+    b.wait_until("return document.querySelector(\"button[data-copy='values-text']\").textContent === 'Copied'").await;
+    let href = b.eval("return document.querySelector('#values a[download]').href").await;
+    let download = reqwest::get(href.as_str().unwrap()).await.unwrap().text().await.unwrap();
+    assert_eq!(download, large.values);
+
+    // Schema: nested properties, titles, descriptions as Markdown (no raw backticks).
+    b.client.goto(&format!("{pack}/schema")).await.unwrap();
+    assert!(b.eval("return document.querySelectorAll('#schema tbody tr').length").await.as_u64().unwrap() > 400);
+    assert!(b.eval("return document.querySelectorAll('#schema .depth-2').length").await.as_u64().unwrap() > 0, "nested properties are indented");
+    assert_eq!(b.eval("return [...document.querySelectorAll('#schema tbody td:nth-child(4)')].some(td => td.textContent.includes('`'))").await, Value::Bool(false));
+    assert!(text(&b, "#schema tbody").await.contains("Option 0"), "titles show");
+
+    // Templates: another file opens at its own address, highlighted.
+    b.client.goto(&format!("{pack}/templates")).await.unwrap();
+    b.client.find(Locator::LinkText("templates/_helpers.tpl")).await.unwrap().click().await.unwrap();
+    b.wait_until("return location.search.includes('file=templates%2F_helpers.tpl')").await;
+    assert!(b.eval("return document.querySelectorAll('#file-text .t').length").await.as_u64().unwrap() >= 2);
+    b.close().await;
+
+    let phone = Browser::start(PHONE, 844).await;
+    for (view, suffix) in LARGE_VIEWS {
+        phone.client.goto(&format!("{pack}{suffix}")).await.unwrap();
+        no_horizontal_scroll(&phone, view, PHONE).await;
+        phone.screenshot(&format!("large-{view}-phone")).await;
+    }
+    phone.client.goto(&pack).await.unwrap();
+    assert_eq!(phone.eval(WRAPPED_CELLS).await, serde_json::json!([true, 0]), "on a phone too");
+    phone.close().await;
 }

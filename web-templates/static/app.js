@@ -27,10 +27,10 @@ for (const input of document.querySelectorAll("input[data-autocomplete]")) {
   });
 }
 
-// Copy buttons: copy the text of the element named by data-copy, and say so.
-for (const button of document.querySelectorAll("button[data-copy]")) {
+// Copy buttons: copy the text of the element named by data-copy (or data-copy-value), and say so.
+for (const button of document.querySelectorAll("button[data-copy], button[data-copy-value]")) {
   button.addEventListener("click", async () => {
-    const text = document.getElementById(button.dataset.copy).textContent;
+    const text = button.dataset.copyValue ?? document.getElementById(button.dataset.copy).textContent;
     let copied = false;
     try {
       await navigator.clipboard.writeText(text);
@@ -55,4 +55,16 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
 // Version selects switch version as soon as one is chosen (the Show button does it without JS).
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
   select.addEventListener("change", () => select.form.submit());
+}
+
+// Icons that cannot load are removed, uncovering the generated initials beneath them.
+for (const img of document.querySelectorAll("img[data-icon]")) {
+  if (img.complete && img.naturalWidth === 0) img.remove();
+  else img.addEventListener("error", () => img.remove());
+}
+
+// Dates in the reader's own time zone and language; the exact time stays in the tooltip.
+for (const time of document.querySelectorAll("time[data-local]")) {
+  const at = new Date(time.getAttribute("datetime"));
+  if (!Number.isNaN(at.getTime())) time.textContent = at.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
 }

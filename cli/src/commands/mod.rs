@@ -36,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 fn options(g: &Global) -> HttpOptions {
-    HttpOptions { ca_file: g.ca_file.clone(), insecure: g.insecure, plain_http: g.plain_http }
+    HttpOptions { ca_file: g.ca_file.clone(), insecure: g.insecure, plain_http: g.plain_http, ..HttpOptions::default() }
 }
 
 fn context(g: &Global) -> Result<Context> {

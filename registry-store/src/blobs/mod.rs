@@ -1,10 +1,14 @@
-//! The content-addressed blob store over `object_store`.
+//! The blob store over `object_store`: objects written once, where uploads put them.
 //!
 //! Layout under the configured prefix:
-//! - `blobs/sha256/<first two hex>/<hex>`: verified blobs, immutable;
-//! - `tmp/<uuid>`: writes in progress. A write streams into a temporary object while hashing,
-//!   and is moved to its final key only once complete and verified, so a reader never sees a
-//!   partial or wrong blob. Leftovers of a crash stay under `tmp/` for garbage collection.
+//! - `data/<upload>/<part>`: what uploads wrote, one object per request body (a monolithic
+//!   upload is one part, a chunked one a part per `PATCH`). Objects are never moved or copied:
+//!   once an upload's digest is verified, the metadata store records which parts hold the blob
+//!   ([`BlobLocation::Upload`]), and reads go there. Publishing costs the same at any size.
+//! - `blobs/<sha256|sha512>/<first two hex>/<hex>`: blobs stored by earlier versions (moved
+//!   there once verified), still read and collected ([`BlobLocation::Digest`]);
+//! - `tmp/`, `uploads/<id>/`: staged writes and chunks of earlier versions, and the write probe:
+//!   only garbage collection touches them.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -13,8 +17,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
-use registry_core::blob::{BlobError, BlobInfo, BlobRead, BlobStore, ByteStream, Staged, StoredKind, StoredObject};
-use registry_core::{Algorithm, Digest, Hasher};
+use registry_core::blob::{BlobError, BlobLocation, BlobRead, BlobStore, ByteStream, Part, StoredKind, StoredObject};
+use registry_core::store::BlobLink;
+use registry_core::{Digest, Hasher};
 use tokio::io::AsyncWriteExt;
 
 mod url;
@@ -79,26 +84,20 @@ impl ObjectBlobStore {
     }
 
     fn upload_dir(&self, upload: &str) -> Path {
-        self.prefix.clone().join("uploads").join(upload)
+        self.prefix.clone().join("data").join(upload)
     }
 
     fn part_path(&self, upload: &str, part: &str) -> Path {
         self.upload_dir(upload).join(part)
     }
 
-    fn temp_path(&self) -> Path {
-        self.prefix
-            .clone()
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().to_string())
-    }
-
-    /// Writes a stream to `path`, hashing it in `algorithm`; aborts the write on any error.
-    async fn write_hashed(&self, path: &Path, mut data: ByteStream, algorithm: Algorithm) -> Result<BlobInfo, BlobError> {
+    /// Writes a stream to `path`, hashing it into `hasher`; aborts the write on any error.
+    /// Returns the bytes written.
+    async fn write_hashed(&self, path: &Path, mut data: ByteStream, hasher: &mut Hasher) -> Result<u64, BlobError> {
         let mut writer =
             BufWriter::with_capacity(Arc::clone(&self.store), path.clone(), self.part_size)
                 .with_max_concurrency(MAX_PARTS_IN_FLIGHT);
-        let mut hasher = Hasher::new(algorithm);
+        let before = hasher.len();
         let result = async {
             while let Some(chunk) = data.next().await {
                 let chunk = chunk.map_err(BlobError::Input)?;
@@ -117,19 +116,47 @@ impl ObjectBlobStore {
         // A failed shutdown (the final put or the multipart completion) cannot be aborted: the
         // writer is past that point (object_store panics on it), and nothing became visible.
         writer.shutdown().await.map_err(|e| BlobError::Backend(e.to_string()))?;
-        let size = hasher.len();
-        Ok(BlobInfo {
-            digest: hasher.finish(),
-            size,
+        Ok(hasher.len() - before)
+    }
+
+    /// Streams `range` (within its size) of the object at `path`.
+    async fn read_object(&self, path: &Path, range: Range<u64>) -> Result<ByteStream, object_store::Error> {
+        let options = GetOptions { range: Some(GetRange::Bounded(range.clone())), ..GetOptions::default() };
+        let result = self.store.get_opts(path, options).await?;
+        Ok(match result.payload {
+            GetResultPayload::File(file, _) => file_stream(file, &range),
+            GetResultPayload::Stream(s) => s.map_err(std::io::Error::other).boxed(),
         })
     }
 
-    async fn remove_temp(&self, path: &Path) {
-        if let Err(e) = self.store.delete(path).await
-            && !matches!(e, object_store::Error::NotFound { .. })
-        {
-            tracing::warn!(path = %path, error = %e, "removing a temporary blob failed");
+    /// The objects holding `range` of a blob, with the range of each to read, in order.
+    fn pieces(&self, blob: &BlobLink, range: &Range<u64>) -> Vec<(Path, Range<u64>)> {
+        match &blob.location {
+            BlobLocation::Digest => vec![(self.blob_path(&blob.digest), range.clone())],
+            BlobLocation::Upload { upload, parts } => {
+                let mut offset = 0;
+                let mut out = Vec::new();
+                for part in parts {
+                    let (start, end) = (offset, offset + part.size);
+                    offset = end;
+                    if end <= range.start || start >= range.end {
+                        continue;
+                    }
+                    let within = range.start.max(start) - start..range.end.min(end) - start;
+                    out.push((self.part_path(upload, &part.name), within));
+                }
+                out
+            }
         }
+    }
+
+    async fn delete_prefix(&self, dir: &Path) -> Result<(), BlobError> {
+        let paths = self.store.list(Some(dir)).map_ok(|m| m.location).boxed();
+        self.store
+            .delete_stream(paths)
+            .try_for_each(|_| async { Ok(()) })
+            .await
+            .or_else(|e| if matches!(e, object_store::Error::NotFound { .. }) { Ok(()) } else { Err(backend(&e)) })
     }
 }
 
@@ -161,38 +188,72 @@ fn file_stream(file: std::fs::File, range: &Range<u64>) -> ByteStream {
 
 #[async_trait::async_trait]
 impl BlobStore for ObjectBlobStore {
-    async fn stage(&self, data: ByteStream, expected: Option<&Digest>) -> Result<Staged, BlobError> {
-        let temp = self.temp_path();
-        let algorithm = expected.map_or(Algorithm::Sha256, Digest::algorithm);
-        let info = self.write_hashed(&temp, data, algorithm).await?;
-        if let Some(expected) = expected.filter(|e| **e != info.digest) {
-            self.remove_temp(&temp).await;
-            return Err(BlobError::DigestMismatch {
-                expected: expected.clone(),
-                actual: info.digest,
-            });
-        }
-        Ok(Staged { info, location: temp.to_string() })
+    async fn write_part(&self, upload: &str, part: &str, data: ByteStream, hasher: &mut Hasher) -> Result<u64, BlobError> {
+        self.write_hashed(&self.part_path(upload, part), data, hasher).await
     }
 
-    async fn publish(&self, staged: Staged) -> Result<BlobInfo, BlobError> {
-        let temp = Path::from(staged.location.as_str());
-        let info = staged.info;
-        if self.stat(&info.digest).await?.is_some() {
-            // Content-addressed: an existing blob with this digest already has these bytes.
-            self.remove_temp(&temp).await;
-            return Ok(info);
-        }
-        // A rename on the filesystem, a server-side copy then delete on S3: atomic for readers.
-        self.store
-            .rename(&temp, &self.blob_path(&info.digest))
-            .await
-            .map_err(|e| backend(&e))?;
-        Ok(info)
+    fn read_parts(&self, upload: &str, parts: &[Part]) -> ByteStream {
+        let store = Arc::clone(&self.store);
+        let paths: Vec<Path> = parts.iter().map(|p| self.part_path(upload, &p.name)).collect();
+        futures::stream::iter(paths)
+            .then(move |path| {
+                let store = Arc::clone(&store);
+                async move {
+                    let result = store.get(&path).await.map_err(std::io::Error::other)?;
+                    Ok::<_, std::io::Error>(result.into_stream().map_err(std::io::Error::other))
+                }
+            })
+            .try_flatten()
+            .boxed()
     }
 
-    async fn discard(&self, staged: Staged) {
-        self.remove_temp(&Path::from(staged.location.as_str())).await;
+    async fn delete_upload(&self, upload: &str) -> Result<(), BlobError> {
+        self.delete_prefix(&self.upload_dir(upload)).await
+    }
+
+    async fn get(&self, blob: &BlobLink, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
+        let size = blob.size;
+        let range = match range {
+            None => 0..size,
+            Some(r) if r.start >= size || r.start >= r.end => {
+                return Err(BlobError::RangeNotSatisfiable { start: r.start, end: r.end, size });
+            }
+            Some(r) => r.start..r.end.min(size),
+        };
+        if range.is_empty() {
+            return Ok(BlobRead { size, range, stream: futures::stream::empty().boxed() });
+        }
+        let mut pieces = self.pieces(blob, &range).into_iter();
+        let not_found = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => BlobError::NotFound(blob.digest.clone()),
+            other => backend(&other),
+        };
+        // The first object is opened here, so a missing blob is an error, not a cut stream; the
+        // next one is opened while the current one streams.
+        let first = match pieces.next() {
+            Some((path, r)) => Some(self.read_object(&path, r).await.map_err(not_found)?),
+            None => None,
+        };
+        let this = self.clone();
+        let rest = futures::stream::iter(pieces)
+            .map(move |(path, r)| {
+                let this = this.clone();
+                async move { this.read_object(&path, r).await.map_err(std::io::Error::other) }
+            })
+            .buffered(2)
+            .try_flatten();
+        let stream = futures::stream::iter(first).flatten().chain(rest).boxed();
+        Ok(BlobRead { size, range, stream })
+    }
+
+    async fn delete(&self, digest: &Digest, location: &BlobLocation) -> Result<(), BlobError> {
+        match location {
+            BlobLocation::Digest => match self.store.delete(&self.blob_path(digest)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(backend(&e)),
+            },
+            BlobLocation::Upload { upload, .. } => self.delete_upload(upload).await,
+        }
     }
 
     async fn list_objects(&self) -> Result<Vec<StoredObject>, BlobError> {
@@ -203,6 +264,7 @@ impl BlobStore for ObjectBlobStore {
             .map(|meta| {
                 let parts: Vec<String> = meta.location.parts().skip(prefix_parts).map(|p| p.as_ref().to_owned()).collect();
                 let kind = match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                    ["data", upload, part] => StoredKind::Data { upload: (*upload).to_owned(), part: (*part).to_owned() },
                     ["blobs", algorithm, _, hex] => format!("{algorithm}:{hex}").parse().map_or(StoredKind::Other, StoredKind::Blob),
                     ["tmp", _] => StoredKind::Temporary,
                     ["uploads", id, _] => StoredKind::UploadPart((*id).to_owned()),
@@ -220,68 +282,17 @@ impl BlobStore for ObjectBlobStore {
         }
     }
 
-    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, BlobError> {
-        let path = self.blob_path(digest);
-        let not_found = |e: object_store::Error| match e {
-            object_store::Error::NotFound { .. } => BlobError::NotFound(digest.clone()),
-            other => backend(&other),
-        };
-        let (options, range) = match range {
-            None => (GetOptions::default(), None),
-            Some(r) => {
-                let size = self.store.head(&path).await.map_err(not_found)?.size;
-                if r.start >= size || r.start >= r.end {
-                    return Err(BlobError::RangeNotSatisfiable {
-                        start: r.start,
-                        end: r.end,
-                        size,
-                    });
-                }
-                let r = r.start..r.end.min(size);
-                (
-                    GetOptions {
-                        range: Some(GetRange::Bounded(r.clone())),
-                        ..GetOptions::default()
-                    },
-                    Some(r),
-                )
-            }
-        };
-        let result = self
-            .store
-            .get_opts(&path, options)
-            .await
-            .map_err(not_found)?;
-        let size = result.meta.size;
-        let range = range.unwrap_or(0..size);
-        let stream = match result.payload {
-            GetResultPayload::File(file, _) => file_stream(file, &range),
-            GetResultPayload::Stream(s) => s.map_err(std::io::Error::other).boxed(),
-        };
-        Ok(BlobRead {
-            size,
-            range,
-            stream,
-        })
-    }
-
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, BlobError> {
-        match self.store.head(&self.blob_path(digest)).await {
-            Ok(meta) => Ok(Some(meta.size)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(backend(&e)),
-        }
-    }
-
-    async fn delete(&self, digest: &Digest) -> Result<(), BlobError> {
-        match self.store.delete(&self.blob_path(digest)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(backend(&e)),
-        }
-    }
-
-    async fn delete_many(&self, digests: &[Digest]) -> Result<(), BlobError> {
-        let paths: Vec<object_store::Result<Path>> = digests.iter().map(|d| Ok(self.blob_path(d))).collect();
+    async fn delete_many(&self, blobs: &[(Digest, BlobLocation)]) -> Result<(), BlobError> {
+        // The objects a record names; stray parts of the same uploads (a racing request's) are
+        // the orphan sweep's.
+        let paths: Vec<object_store::Result<Path>> = blobs
+            .iter()
+            .flat_map(|(digest, location)| match location {
+                BlobLocation::Digest => vec![self.blob_path(digest)],
+                BlobLocation::Upload { upload, parts } => parts.iter().map(|p| self.part_path(upload, &p.name)).collect(),
+            })
+            .map(Ok)
+            .collect();
         let results: Vec<object_store::Result<Path>> = self.store.delete_stream(futures::stream::iter(paths).boxed()).collect().await;
         let mut first = Ok(());
         for result in results {
@@ -292,35 +303,6 @@ impl BlobStore for ObjectBlobStore {
             }
         }
         first
-    }
-
-    async fn put_upload_part(&self, upload: &str, part: &str, data: ByteStream) -> Result<u64, BlobError> {
-        Ok(self.write_hashed(&self.part_path(upload, part), data, Algorithm::Sha256).await?.size)
-    }
-
-    fn upload_parts(&self, upload: &str, parts: &[String]) -> ByteStream {
-        let store = Arc::clone(&self.store);
-        let paths: Vec<Path> = parts.iter().map(|p| self.part_path(upload, p)).collect();
-        futures::stream::iter(paths)
-            .then(move |path| {
-                let store = Arc::clone(&store);
-                async move {
-                    let result = store.get(&path).await.map_err(std::io::Error::other)?;
-                    Ok::<_, std::io::Error>(result.into_stream().map_err(std::io::Error::other))
-                }
-            })
-            .try_flatten()
-            .boxed()
-    }
-
-    async fn delete_upload_parts(&self, upload: &str) -> Result<(), BlobError> {
-        let dir = self.upload_dir(upload);
-        let paths = self.store.list(Some(&dir)).map_ok(|m| m.location).boxed();
-        self.store
-            .delete_stream(paths)
-            .try_for_each(|_| async { Ok(()) })
-            .await
-            .or_else(|e| if matches!(e, object_store::Error::NotFound { .. }) { Ok(()) } else { Err(backend(&e)) })
     }
 
     async fn ping(&self) -> Result<(), BlobError> {
@@ -334,14 +316,20 @@ impl BlobStore for ObjectBlobStore {
 }
 
 impl ObjectBlobStore {
-    /// Objects under `tmp/`: writes in progress, or left behind by a crash (for GC and tests).
-    pub async fn temporary_objects(&self) -> Result<Vec<object_store::ObjectMeta>, BlobError> {
-        let prefix = self.prefix.clone().join("tmp");
+    /// The objects an upload wrote (for tests).
+    pub async fn upload_objects(&self, upload: &str) -> Result<Vec<object_store::ObjectMeta>, BlobError> {
         self.store
-            .list(Some(&prefix))
+            .list(Some(&self.upload_dir(upload)))
             .try_collect()
             .await
             .map_err(|e| backend(&e))
+    }
+
+    /// Writes an object of the digest layout, as earlier versions stored blobs (for the tests
+    /// that prove such blobs stay readable).
+    pub async fn put_digest_layout(&self, digest: &Digest, data: bytes::Bytes) -> Result<(), BlobError> {
+        self.store.put(&self.blob_path(digest), data.into()).await.map_err(|e| backend(&e))?;
+        Ok(())
     }
 
     /// Writes and removes a probe object: proves at start that the store accepts writes.

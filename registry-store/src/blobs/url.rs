@@ -78,7 +78,9 @@ impl StorageUrl {
         }
     }
 
-    pub(crate) fn build(&self) -> Result<(Arc<dyn ObjectStore>, Path), StorageUrlError> {
+    /// The object store and the prefix the URL's objects live under (the blob store's, or
+    /// another tool's storage an import reads).
+    pub fn build(&self) -> Result<(Arc<dyn ObjectStore>, Path), StorageUrlError> {
         match self {
             Self::File(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StorageUrlError::Directory {

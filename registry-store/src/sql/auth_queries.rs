@@ -79,6 +79,16 @@ fn inserted(result: Result<<Db as sqlx::Database>::QueryResult, sqlx::Error>) ->
     }
 }
 
+/// Ends a transaction that changed (`changed`) a credential: a `Credentials` change goes with
+/// it, so every server forgets what it verified before; returns `changed`.
+async fn credentials_changed(mut tx: Tx, changed: bool) -> StoreResult<bool> {
+    if changed {
+        record_change(&mut tx, ChangeKind::Credentials, "", None, None, now_millis()).await?;
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(changed)
+}
+
 #[async_trait::async_trait]
 impl AuthStore for Store {
     async fn user_count(&self) -> StoreResult<u64> {
@@ -117,23 +127,24 @@ impl AuthStore for Store {
     }
 
     async fn update_user(&self, name: &str, password_hash: Option<&str>, is_admin: Option<bool>) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.write).await?;
         let updated = sqlx::query(
             "UPDATE users SET password_hash = COALESCE($2, password_hash), is_admin = COALESCE($3, is_admin) WHERE name = $1",
         )
         .bind(name)
         .bind(password_hash)
         .bind(is_admin)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
-        Ok(updated > 0)
+        credentials_changed(tx, updated > 0).await
     }
 
     async fn delete_user(&self, name: &str) -> StoreResult<bool> {
-        let removed =
-            sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&self.write).await.map_err(db_err)?.rows_affected();
-        Ok(removed > 0)
+        let mut tx = begin_write(&self.write).await?;
+        let removed = sqlx::query("DELETE FROM users WHERE name = $1").bind(name).execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        credentials_changed(tx, removed > 0).await
     }
 
     async fn create_namespace(&self, ns: &Namespace) -> StoreResult<bool> {
@@ -401,14 +412,15 @@ impl AuthStore for Store {
     }
 
     async fn revoke_token(&self, id: &str, at: Millis) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.write).await?;
         let updated = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
             .bind(id)
             .bind(at)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
-        Ok(updated > 0)
+        credentials_changed(tx, updated > 0).await
     }
 
     async fn touch_token(&self, id: &str, at: Millis) -> StoreResult<()> {

@@ -29,9 +29,11 @@ async fn gc_untagged_manifests(store: &Store, before: Millis) -> StoreResult<Vec
 }
 
 
-async fn gc_blob_digests(store: &Store) -> StoreResult<Vec<Digest>> {
-    let rows: Vec<(String,)> = sqlx::query_as("SELECT digest FROM blobs").fetch_all(&store.read).await.map_err(db_err)?;
-    rows.iter().map(|(d,)| parse_digest(d)).collect()
+async fn gc_blob_locations(store: &Store) -> StoreResult<Vec<(Digest, registry_core::blob::BlobLocation)>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT digest, location FROM blobs").fetch_all(&store.read).await.map_err(db_err)?;
+    rows.iter()
+        .map(|(d, location)| Ok((parse_digest(d)?, registry_core::blob::BlobLocation::decode(location.as_deref()).map_err(StoreError::Backend)?)))
+        .collect()
 }
 
 
@@ -45,21 +47,21 @@ async fn gc_unreferenced_blobs(store: &Store, before: Millis) -> StoreResult<Vec
 }
 
 
-async fn gc_remove_unreferenced_blobs(store: &Store, digests: &[Digest], before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
+async fn gc_remove_unreferenced_blobs(store: &Store, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>> {
     let mut tx = begin_write(&store.write).await?;
     let mut removed = Vec::new();
     for digest in digests {
-        let row: Option<(i64,)> = sqlx::query_as(concat!("SELECT b.size FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(concat!("SELECT b.size, b.location FROM blobs b WHERE b.digest = $2 AND ", unreferenced_blob!()))
             .bind(before)
             .bind(digest.to_string())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db_err)?;
-        let Some((size,)) = row else { continue };
+        let Some((size, location)) = row else { continue };
+        removed.push(blob_from_row(digest, size, location.as_deref())?);
         for sql in ["DELETE FROM repository_blobs WHERE digest = $1", "DELETE FROM blobs WHERE digest = $1"] {
             sqlx::query(sql).bind(digest.to_string()).execute(&mut *tx).await.map_err(db_err)?;
         }
-        removed.push((digest.clone(), from_db(size)));
     }
     tx.commit().await.map_err(db_err)?;
     Ok(removed)

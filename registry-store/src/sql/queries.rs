@@ -238,31 +238,45 @@ async fn enqueue_webhooks(tx: &mut Tx, repo: &RepoName, event: &str, payload: &s
     Ok(())
 }
 
-/// Links a blob to a repository (creating both records as needed) inside `tx`.
-async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, size: u64, now: Millis) -> StoreResult<()> {
-        let repo_id = ensure_repository(tx, repo, now).await?;
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest.to_string())
-            .bind(to_db(size))
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        let linked = sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (repository_id, digest) DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(digest.to_string())
+/// Records a blob and where its bytes are inside `tx`; `false` when a record of the digest was
+/// already there (it is kept: same digest, same bytes).
+async fn insert_blob_in(tx: &mut Tx, blob: &BlobLink, now: Millis) -> StoreResult<bool> {
+    let inserted = sqlx::query("INSERT INTO blobs (digest, size, created_at, location) VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING")
+        .bind(blob.digest.to_string())
+        .bind(to_db(blob.size))
         .bind(now)
+        .bind(blob.location.encode())
         .execute(&mut **tx)
         .await
         .map_err(db_err)?
         .rows_affected();
-        if linked > 0 {
-            record_change(tx, ChangeKind::BlobLinked, repo.as_str(), Some(digest), None, now).await?;
-        }
+    Ok(inserted > 0)
+}
+
+/// Links a recorded blob to a repository (creating the repository as needed) inside `tx`.
+async fn link_blob_in(tx: &mut Tx, repo: &RepoName, digest: &Digest, now: Millis) -> StoreResult<()> {
+    let repo_id = ensure_repository(tx, repo, now).await?;
+    let linked = sqlx::query(
+        "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (repository_id, digest) DO NOTHING",
+    )
+    .bind(repo_id)
+    .bind(digest.to_string())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    if linked > 0 {
+        record_change(tx, ChangeKind::BlobLinked, repo.as_str(), Some(digest), None, now).await?;
+    }
     Ok(())
+}
+
+/// A `blobs` row's `size` and `location` as a `BlobLink`.
+fn blob_from_row(digest: &Digest, size: i64, location: Option<&str>) -> StoreResult<BlobLink> {
+    let location = registry_core::blob::BlobLocation::decode(location).map_err(StoreError::Backend)?;
+    Ok(BlobLink { digest: digest.clone(), size: from_db(size), location })
 }
 
 #[async_trait::async_trait]
@@ -290,22 +304,37 @@ impl registry_core::store::MetadataStore for Store {
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
-    async fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()> {
+    async fn link_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
         let mut tx = begin_write(&self.write).await?;
-        link_blob_in(&mut tx, repo, digest, size, now_millis()).await?;
-        tx.commit().await.map_err(db_err)
+        let known: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if known.is_none() {
+            return Ok(false);
+        }
+        link_blob_in(&mut tx, repo, digest, now_millis()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
-    async fn complete_upload(&self, id: &str, repo: &RepoName, digest: &Digest, size: u64) -> StoreResult<()> {
+    async fn complete_upload(&self, id: &str, repo: &RepoName, blob: &BlobLink) -> StoreResult<bool> {
+        let now = now_millis();
         let mut tx = begin_write(&self.write).await?;
-        link_blob_in(&mut tx, repo, digest, size, now_millis()).await?;
-        sqlx::query("DELETE FROM upload_sessions WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db_err)?;
-        tx.commit().await.map_err(db_err)
+        let ended = sqlx::query("DELETE FROM upload_sessions WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(db_err)?.rows_affected();
+        if ended == 0 {
+            return Err(StoreError::UploadUnknown(id.to_owned()));
+        }
+        let recorded = insert_blob_in(&mut tx, blob, now).await?;
+        link_blob_in(&mut tx, repo, &blob.digest, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(recorded)
     }
 
     async fn linked_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobLink>> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT b.size FROM blobs b
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT b.size, b.location FROM blobs b
              JOIN repository_blobs rb ON rb.digest = b.digest
              JOIN repositories r ON r.id = rb.repository_id
              WHERE r.name = $1 AND b.digest = $2",
@@ -315,7 +344,7 @@ impl registry_core::store::MetadataStore for Store {
         .fetch_optional(&self.read)
         .await
         .map_err(db_err)?;
-        Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
+        row.map(|(size, location)| blob_from_row(digest, size, location.as_deref())).transpose()
     }
 
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
@@ -340,12 +369,12 @@ impl registry_core::store::MetadataStore for Store {
     }
 
     async fn blob(&self, digest: &Digest) -> StoreResult<Option<BlobLink>> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
+        let row: Option<(i64, Option<String>)> = sqlx::query_as("SELECT size, location FROM blobs WHERE digest = $1")
             .bind(digest.to_string())
             .fetch_optional(&self.read)
             .await
             .map_err(db_err)?;
-        Ok(row.map(|(size,)| BlobLink { digest: digest.clone(), size: from_db(size) }))
+        row.map(|(size, location)| blob_from_row(digest, size, location.as_deref())).transpose()
     }
 
     async fn repositories_with_blob(&self, digest: &Digest, limit: u32) -> StoreResult<Vec<String>> {
@@ -689,15 +718,15 @@ impl registry_core::store::MetadataStore for Store {
         gc_untagged_manifests(self, before).await
     }
 
-    async fn blob_digests(&self) -> StoreResult<Vec<Digest>> {
-        gc_blob_digests(self).await
+    async fn blob_locations(&self) -> StoreResult<Vec<(Digest, registry_core::blob::BlobLocation)>> {
+        gc_blob_locations(self).await
     }
 
     async fn unreferenced_blobs(&self, before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
         gc_unreferenced_blobs(self, before).await
     }
 
-    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<(Digest, u64)>> {
+    async fn remove_unreferenced_blobs(&self, digests: &[Digest], before: Millis) -> StoreResult<Vec<BlobLink>> {
         gc_remove_unreferenced_blobs(self, digests, before).await
     }
 }

@@ -17,15 +17,13 @@ use registry_core::store::{RegistryStore, StoreError};
 
 use crate::config::AuthConfig;
 
+mod cache;
 pub mod credentials;
 pub mod jwt;
 mod limiter;
 
 use credentials::Credentials;
 
-/// How long a verified password is remembered (argon2 is deliberately slow; clients send
-/// Basic credentials on every request).
-const VERIFIED_TTL: Duration = Duration::from_mins(1);
 /// A token's last-used time is written at most this often.
 const TOUCH_INTERVAL: Duration = Duration::from_mins(1);
 const SIGNING_SECRET_SETTING: &str = "token_signing_secret";
@@ -85,7 +83,8 @@ pub struct Auth {
     loopback_only: bool,
     enforced: AtomicBool,
     limiters: limiter::Limiters,
-    verified: Mutex<HashMap<String, (Principal, Instant)>>,
+    /// Passwords and API tokens verified lately (see [`cache`]).
+    verified: cache::CredentialCache,
     touched: Mutex<HashMap<String, Instant>>,
     /// Verified against when the user does not exist, so both cases take as long. Made on
     /// first need: argon2 takes 19 MiB for a moment, which an idle server should not pay.
@@ -128,7 +127,10 @@ impl Auth {
             loopback_only: listen.ip().is_loopback(),
             enforced: AtomicBool::new(enforced),
             limiters: limiter::Limiters::new(config.login_attempts_per_minute, config.token_requests_per_minute),
-            verified: Mutex::new(HashMap::new()),
+            verified: cache::CredentialCache::new(
+                Duration::from_secs(config.credential_cache_secs),
+                Duration::from_millis(config.revocation_bound_ms),
+            ),
             touched: Mutex::new(HashMap::new()),
             dummy_hash: tokio::sync::OnceCell::new(),
             store,
@@ -181,9 +183,15 @@ impl Auth {
         Ok(())
     }
 
-    /// Forgets remembered password checks: after a password, role or user change.
+    /// Forgets remembered credential checks: after a change made through this server (other
+    /// servers learn of it from the change sequence).
     pub fn forget_verified(&self) {
-        self.verified.lock().expect("not poisoned").clear();
+        self.verified.clear();
+    }
+
+    /// Another process committed a change: the credential cache re-reads the sequence now.
+    pub fn note_change(&self) {
+        self.verified.wake();
     }
 
     pub fn limit_token_request(&self, address: Option<IpAddr>) -> Result<(), AuthError> {
@@ -245,41 +253,58 @@ impl Auth {
 
     async fn api_token(&self, secret: &str, username: &str, address: Option<IpAddr>) -> Result<Principal, AuthError> {
         let now = now_millis();
-        let Some(token) = self.store.token_by_hash(&credentials::secret_hash(secret)).await?.filter(|t| t.is_live(now)) else {
+        let hash = credentials::secret_hash(secret);
+        let key = format!("token\0{hash}");
+        if let Some(principal) = self.verified.get(&key, now) {
+            self.touch(&principal, now);
+            return Ok(principal);
+        }
+        let stamp = self.verified.stamp();
+        let Some(token) = self.store.token_by_hash(&hash).await?.filter(|t| t.is_live(now)) else {
             // Count only failures: a valid token is a cheap lookup, not a guess.
             self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
             return Err(AuthError::Invalid("unknown, expired or revoked API token"));
         };
-        self.touch(&token.id, now).await;
-        if let Some(namespace) = token.namespace { Ok(Principal::Robot { token: token.id, name: token.name, namespace, scopes: token.scopes }) } else {
+        let principal = if let Some(namespace) = token.namespace {
+            Principal::Robot { token: token.id, name: token.name, namespace, scopes: token.scopes }
+        } else {
             let owner = self.store.user(&token.owner).await?.ok_or(AuthError::Invalid("the token's owner no longer exists"))?;
-            Ok(Principal::User { name: owner.name, is_admin: owner.is_admin, scopes: token.scopes, token: Some(token.id) })
-        }
+            Principal::User { name: owner.name, is_admin: owner.is_admin, scopes: token.scopes, token: Some(token.id) }
+        };
+        self.touch(&principal, now);
+        self.verified.insert(key, principal.clone(), stamp, token.expires_at);
+        Ok(principal)
     }
 
-    async fn touch(&self, id: &str, now: i64) {
-        let due = {
+    /// Records a token's use, at most every [`TOUCH_INTERVAL`], without holding up the request.
+    fn touch(&self, principal: &Principal, now: i64) {
+        let (Principal::Robot { token: id, .. } | Principal::User { token: Some(id), .. }) = principal else { return };
+        {
             let mut touched = self.touched.lock().expect("not poisoned");
-            let due = touched.get(id).is_none_or(|t| t.elapsed() >= TOUCH_INTERVAL);
-            if due {
-                touched.insert(id.to_owned(), Instant::now());
+            if touched.get(id).is_some_and(|t| t.elapsed() < TOUCH_INTERVAL) {
+                return;
             }
-            due
-        };
-        if due && let Err(e) = self.store.touch_token(id, now).await {
-            tracing::warn!(token = id, "cannot record token use: {e}");
+            touched.insert(id.clone(), Instant::now());
         }
+        let (store, id) = (Arc::clone(&self.store), id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now).await {
+                tracing::warn!(token = id, "cannot record token use: {e}");
+            }
+        });
     }
 
     async fn password(&self, username: &str, password: &str, address: Option<IpAddr>) -> Result<Principal, AuthError> {
-        let key = credentials::secret_hash(&format!("{username}\0{password}"));
-        if let Some((principal, at)) = self.verified.lock().expect("not poisoned").get(&key)
-            && at.elapsed() < VERIFIED_TTL
-        {
-            return Ok(principal.clone());
+        let key = format!("password\0{}", credentials::secret_hash(&format!("{username}\0{password}")));
+        if let Some(principal) = self.verified.get(&key, now_millis()) {
+            return Ok(principal);
         }
-        self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
+        let stamp = self.verified.stamp();
+        // The lookup comes first: a database that does not answer is a 503, not a spent attempt
+        // (with the cache distrusted during an outage, every request would count as a guess
+        // and turn into 429s). The limit guards the password hash check that follows.
         let user = self.store.user(username).await?;
+        self.limiters.login(address, username).map_err(AuthError::RateLimited)?;
         let hash = match &user {
             Some(u) => u.password_hash.clone(),
             None => self.dummy_hash.get_or_init(|| hash_password(credentials::new_signing_secret())).await.clone(),
@@ -289,7 +314,7 @@ impl Auth {
         match user {
             Some(user) if matches => {
                 let principal = Principal::User { name: user.name.clone(), is_admin: user.is_admin, scopes: Actions::ALL, token: None };
-                self.verified.lock().expect("not poisoned").insert(key, (principal.clone(), Instant::now()));
+                self.verified.insert(key, principal.clone(), stamp, None);
                 self.audit(Some(user.name), address, "login", "", Outcome::Ok, "password").await;
                 Ok(principal)
             }
@@ -368,6 +393,11 @@ impl Auth {
 /// argon2 off the async worker threads.
 pub async fn hash_password(password: String) -> String {
     tokio::task::spawn_blocking(move || credentials::hash_password(&password)).await.expect("hashing does not panic")
+}
+
+/// Follows the store's change sequence for the credential cache (see [`cache`]).
+pub async fn follow_credentials_forever(auth: Arc<Auth>) {
+    auth.verified.follow_forever(auth.store.as_ref()).await;
 }
 
 /// Keeps the mode current and the limiters small.

@@ -59,14 +59,14 @@ pub async fn extract(
     }
     // A chart layer this repository does not hold is MANIFEST_BLOB_UNKNOWN, as the store would
     // say for any other missing reference, not a bad pack. (Only this layer is read here.)
-    if state.meta.linked_blob(repo, &layer.digest).await?.is_none() {
+    let Some(link) = state.meta.linked_blob(repo, &layer.digest).await? else {
         return Err(registry_core::store::StoreError::MissingReference(layer.digest.clone()).into());
-    }
+    };
     let limits = state.config.packs;
     if layer.size > limits.max_archive_bytes {
         return Err(invalid(format!("the chart archive is larger than {} bytes", limits.max_archive_bytes)));
     }
-    let read = state.blobs.get(&layer.digest, None).await?;
+    let read = state.blobs.get(&link, None).await?;
     let mut archive = Vec::with_capacity(usize::try_from(read.size.min(limits.max_archive_bytes)).unwrap_or(0));
     let mut stream = read.stream;
     while let Some(chunk) = stream.next().await {

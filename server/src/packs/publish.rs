@@ -11,7 +11,7 @@ use registry_core::store::NewManifest;
 use registry_core::{Digest, RepoName};
 use serde_json::json;
 
-use super::{CHART_LAYER, tag_of};
+use super::{CHART_LAYER, signatures, tag_of};
 use crate::AppState;
 
 pub const HELM_CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -26,8 +26,43 @@ pub enum PublishError {
     /// A namespace rule (quota) refuses it.
     #[error("{0}")]
     Refused(String),
+    /// A signature that does not parse, a policy that wants one, a store failure on the way.
+    #[error("{}", .0.message)]
+    Oci(crate::routes::oci::error::OciError),
+    /// The database or the storage does not answer.
+    #[error("{1}")]
+    Unavailable(&'static str, String),
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::routes::oci::error::OciError> for PublishError {
+    fn from(e: crate::routes::oci::error::OciError) -> Self {
+        Self::Oci(e)
+    }
+}
+
+impl From<registry_core::store::StoreError> for PublishError {
+    fn from(e: registry_core::store::StoreError) -> Self {
+        match crate::routes::unavailable::store(&e) {
+            Some(backend) => Self::Unavailable(backend, e.to_string()),
+            None => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StoreBlobError> for PublishError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        use crate::storage::StoreBlobError;
+        match e {
+            quota @ StoreBlobError::Quota { .. } => Self::Refused(quota.to_string()),
+            StoreBlobError::Store(e) => e.into(),
+            StoreBlobError::Blob(e) => match crate::routes::unavailable::blob(&e) {
+                Some(backend) => Self::Unavailable(backend, e.to_string()),
+                None => Self::Internal(e.to_string()),
+            },
+        }
+    }
 }
 
 /// Reads an archive's metadata off the async threads, with the configured limits.
@@ -47,10 +82,7 @@ pub fn repository(namespace: &str, meta: &PackMeta) -> Result<RepoName, PublishE
 async fn put_blob(state: &AppState, repo: &RepoName, data: Bytes) -> Result<(Digest, u64), PublishError> {
     let size = data.len() as u64;
     let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-    let info = crate::storage::store_blob(state, repo, stream, None, None).await.map_err(|e| match e {
-        quota @ crate::storage::StoreBlobError::Quota { .. } => PublishError::Refused(quota.to_string()),
-        other => PublishError::Internal(other.to_string()),
-    })?;
+    let info = crate::storage::store_blob(state, repo, stream, None).await?;
     Ok((info.digest, size))
 }
 
@@ -89,9 +121,8 @@ pub async fn publish(
     signature: Option<registry_core::store::PackSignature>,
     overwrite: bool,
 ) -> Result<Digest, PublishError> {
-    let internal = |e: registry_core::store::StoreError| PublishError::Internal(e.to_string());
     let tag = tag_of(&meta.version);
-    if !overwrite && state.meta.resolve_tag(repo, &tag).await.map_err(internal)?.is_some() {
+    if !overwrite && state.meta.resolve_tag(repo, &tag).await?.is_some() {
         return Err(PublishError::Exists);
     }
     let (config, config_size) = put_blob(state, repo, Bytes::from(config_of(meta))).await?;
@@ -128,6 +159,60 @@ pub async fn publish(
         references: parsed.references,
         pack: Some(pack),
     };
-    state.meta.put_manifest(repo, &new, Some(&tag)).await.map_err(internal)?;
+    state.meta.put_manifest(repo, &new, Some(&tag)).await?;
     Ok(digest)
+}
+
+/// An archive on its way in (a `ChartMuseum` upload, an import): read with the limits and named,
+/// with its Helm provenance and minisign signature; nothing stored yet.
+pub struct Upload {
+    pub namespace: String,
+    pub meta: PackMeta,
+    pub repo: RepoName,
+    archive: Bytes,
+    prov: Option<Bytes>,
+    minisig: Option<Bytes>,
+}
+
+impl Upload {
+    /// Reads `archive`'s metadata. `companion` is a Helm `.prov` (kept as a layer, as Helm
+    /// stores it) or a minisign signature (checked against the namespace's keys at `store`).
+    pub async fn read(state: &AppState, namespace: &str, archive: Bytes, companion: Option<Bytes>) -> Result<Self, PublishError> {
+        let meta = read_meta(state, archive.clone()).await?;
+        let repo = repository(namespace, &meta)?;
+        let (prov, minisig) = match companion {
+            Some(p) if signatures::is_minisig(&p) => (None, Some(p)),
+            other => (other, None),
+        };
+        Ok(Self { namespace: namespace.to_owned(), meta, repo, archive, prov, minisig })
+    }
+
+    /// Adds a minisign signature found apart from the provenance.
+    #[must_use]
+    pub fn with_minisig(mut self, minisig: Option<Bytes>) -> Self {
+        if minisig.is_some() {
+            self.minisig = minisig;
+        }
+        self
+    }
+
+    /// Checks the signature and the namespace's signature policy, then stores the version (and
+    /// its signature as a referrer), as a push would. Refuses an existing version unless `overwrite`.
+    pub async fn store(self, state: &AppState, overwrite: bool) -> Result<Digest, PublishError> {
+        let signature = match &self.minisig {
+            Some(file) => {
+                let sig = signatures::parse(file).map_err(PublishError::BadPackage)?;
+                Some(signatures::check(state, &self.namespace, &sig, self.archive.clone(), Digest::of(file)).await?)
+            }
+            None => None,
+        };
+        signatures::enforce(signatures::required(state, &self.namespace).await?, signature.as_ref()).map_err(PublishError::Refused)?;
+        let archive_len = self.archive.len() as u64;
+        let manifest = publish(state, &self.repo, &self.meta, self.archive, self.prov, signature, overwrite).await?;
+        if let Some(file) = self.minisig {
+            let size = state.meta.manifest(&self.repo, &manifest).await?.map_or(archive_len, |m| m.size);
+            signatures::store_referrer(state, &self.repo, &manifest, size, file).await?;
+        }
+        Ok(manifest)
+    }
 }

@@ -2,10 +2,12 @@
 //! by the same change-sequence follower as the Helm index, each commit recording the change
 //! sequence number it reflects so a restart only applies what changed since. Fields by weight:
 //! name, then display name, description and repository, then keywords, maintainers and
-//! annotations, then the README. Every word must match somewhere; the last one also as a
-//! prefix, longer ones also with typos; `"quoted words"` match as a phrase. Ranking: an exact
-//! name first, then names starting with the query (shortest first), then the name with a
-//! typo, deprecated packs after current ones, then relevance, then recency.
+//! annotations, then, far below, the README (a long README names many other products: a word
+//! there must not weigh like a keyword). Every word must match somewhere; the last one also
+//! as a prefix, longer ones also with typos (not in the README); `"quoted words"` match as a
+//! phrase. Ranking: an exact name first, then names starting with the query (shortest first),
+//! then the name with a typo; then packs the words match outside their README before those
+//! only their README names; deprecated packs after current ones, then relevance, then recency.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,11 +32,13 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 8;
+const SCHEMA_VERSION: u32 = 9;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
 const TIER: f32 = 100_000.0;
+/// The score marking a match outside the README: below a tier, above any relevance score.
+const OUTSIDE_README: f32 = TIER / 10.0;
 /// The annotation a display name is read from (Artifact Hub's).
 const DISPLAY_NAME: &str = "artifacthub.io/displayName";
 
@@ -42,7 +46,7 @@ struct Fields {
     name: Field,
     name_exact: Field,
     name_len: Field,
-    /// Every text of the pack at once, for prefix and typo matching (one automaton per word
+    /// Every text of the pack but its README at once, for prefix and typo matching (one automaton per word
     /// instead of one per field).
     all: Field,
     display_name: Field,
@@ -56,6 +60,7 @@ struct Fields {
     repository: Field,
     version: Field,
     app_version: Field,
+    icon: Field,
     deprecated: Field,
     signed: Field,
     signature: Field,
@@ -86,6 +91,7 @@ impl Fields {
             repository: b.add_text_field("repository", STRING | STORED),
             version: b.add_text_field("version", STORED),
             app_version: b.add_text_field("app_version", STORED),
+            icon: b.add_text_field("icon", STORED),
             deprecated: b.add_u64_field("deprecated", INDEXED | STORED | FAST),
             signed: b.add_u64_field("signed", INDEXED | STORED | FAST),
             signature: b.add_text_field("signature", STORED),
@@ -122,6 +128,8 @@ pub struct Hit {
     pub display_name: Option<String>,
     pub version: String,
     pub app_version: Option<String>,
+    /// The icon URL the pack gives.
+    pub icon: Option<String>,
     pub description: Option<String>,
     pub kind: String,
     pub deprecated: bool,
@@ -330,13 +338,14 @@ impl SearchIndex {
             }
         };
         text(f.app_version, m.app_version.as_deref());
+        text(f.icon, m.icon.as_deref());
         text(f.signature, signature);
         text(f.display_name, display_name);
         text(f.description, m.description.as_deref());
         let maintainers: Vec<String> = m.maintainers.iter().map(|x| format!("{} {}", x.name, x.email.clone().unwrap_or_default())).collect();
         let annotations: Vec<String> = m.annotations.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let (keywords, maintainers, annotations) = (m.keywords.join(" "), maintainers.join(" "), annotations.join(" "));
-        let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations), readme];
+        let everything = [Some(entry.name.as_str()), display_name, m.description.as_deref(), Some(entry.repository.as_str()), Some(&keywords), Some(&maintainers), Some(&annotations)];
         text(f.all, Some(&everything.into_iter().flatten().collect::<Vec<_>>().join("\n")));
         text(f.repository_text, Some(&entry.repository));
         text(f.keywords, Some(&keywords));
@@ -373,8 +382,9 @@ impl SearchIndex {
         self.reader.reload()
     }
 
-    /// The query for the words of a search (everything when there are none).
-    fn text_query(&self, parts: &[Part]) -> Box<dyn Query> {
+    /// The query for the words of a search (everything when there are none); without the
+    /// README, the words must all match elsewhere.
+    fn text_query(&self, parts: &[Part], readme: bool) -> Box<dyn Query> {
         if parts.is_empty() {
             return boxed(AllQuery);
         }
@@ -388,8 +398,9 @@ impl SearchIndex {
             (f.keywords, 1.5, true),
             (f.maintainers, 1.0, false),
             (f.annotations, 1.0, false),
-            (f.readme, 0.5, true),
+            (f.readme, 0.15, true),
         ];
+        let weighted: Vec<(Field, f32, bool)> = weighted.into_iter().filter(|(field, _, _)| readme || *field != f.readme).collect();
         let form = |word: &str, stemmed: bool| if stemmed { stem(word) } else { word.to_owned() };
         let mut musts = Vec::new();
         for (i, part) in parts.iter().enumerate() {
@@ -397,7 +408,7 @@ impl SearchIndex {
             let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
             match part {
                 Part::Phrase(words) if words.len() > 1 => {
-                    for (field, boost, stemmed) in weighted {
+                    for &(field, boost, stemmed) in &weighted {
                         let terms = words.iter().map(|w| Term::from_field_text(field, &form(w, stemmed))).collect();
                         shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
                     }
@@ -466,7 +477,7 @@ impl SearchIndex {
         let f = &self.fields;
         let parts = parse(&request.query);
         // Words and readable namespaces: what the facets count.
-        let base = vec![self.text_query(&parts), Self::one_of(f.namespace, &request.namespaces)];
+        let base = vec![self.text_query(&parts, true), Self::one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
@@ -493,8 +504,11 @@ impl SearchIndex {
             }
             Sort::Relevance => {
                 let exact = request.query.trim().trim_matches('"').to_lowercase();
+                // Packs the words match outside their README rank above those only their README
+                // names (a long README names many other products).
+                let outside = (!parts.is_empty()).then(|| boxed(ConstScoreQuery::new(self.text_query(&parts, false), OUTSIDE_README)));
                 let ranked_query = boxed(BooleanQuery::new(
-                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect(),
+                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().chain(outside).map(|q| (Occur::Should, q))).collect(),
                 ));
                 let ranked = page.tweak_score(move |segment: &SegmentReader| {
                     let fast = segment.fast_fields();
@@ -504,10 +518,13 @@ impl SearchIndex {
                     move |doc: DocId, score: Score| {
                         let tiers = (score / TIER).floor();
                         let tier = rank(tiers);
+                        let rest = score - tiers * TIER;
+                        let outside = rest >= OUTSIDE_README;
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
                         // Among names starting with the query, the closest (shortest) first.
                         let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
-                        (tier, current, shorter, score - tiers * TIER, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                        let relevance = if outside { rest - OUTSIDE_README } else { rest };
+                        (tier, outside, current, shorter, relevance, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
                 let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
@@ -531,6 +548,7 @@ impl SearchIndex {
             display_name: text(f.display_name),
             version: text(f.version).unwrap_or_default(),
             app_version: text(f.app_version),
+            icon: text(f.icon),
             description: text(f.description),
             kind: text(f.kind).unwrap_or_default(),
             deprecated: d.get_first(f.deprecated).and_then(|v| v.as_u64()) == Some(1),

@@ -71,7 +71,7 @@ pub async fn check(state: &AppState, namespace: &str, sig: &minisign::SignatureB
 
 /// Reads a whole blob of at most `limit` bytes.
 pub async fn read_blob(state: &AppState, digest: &Digest, limit: u64) -> Result<Bytes, OciError> {
-    let read = state.blobs.get(digest, None).await?;
+    let read = crate::storage::read_blob(state, digest).await?;
     if read.size > limit {
         return Err(OciError::new(ErrorCode::ManifestInvalid, format!("blob {digest} is larger than {limit} bytes")));
     }
@@ -103,7 +103,7 @@ pub async fn store_referrer(state: &AppState, repo: &RepoName, subject: &Digest,
     let put = |data: Bytes| async move {
         let size = data.len() as u64;
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(data) }).boxed();
-        let info = crate::storage::store_blob(state, repo, stream, None, None).await?;
+        let info = crate::storage::store_blob(state, repo, stream, None).await?;
         Ok::<_, OciError>((info.digest, size))
     };
     let (config, config_size) = put(Bytes::from_static(b"{}")).await?;

@@ -74,6 +74,13 @@ impl From<AdminError> for ApiError {
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             AdminError::Invalid(_) => (StatusCode::BAD_REQUEST, "INVALID"),
             AdminError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            AdminError::Store(s) if crate::routes::unavailable::store(s).is_some() => {
+                let message = crate::routes::unavailable::message("database", s);
+                return Self {
+                    retry_after: Some(crate::routes::unavailable::RETRY_AFTER_SECS),
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message)
+                };
+            }
             AdminError::Store(_) => {
                 tracing::error!("admin request failed: {e}");
                 return Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal server error");

@@ -190,35 +190,14 @@ async fn upload(
     authorize(&state, &caller, &namespace_repo(&namespace)?, Action::Push).await?;
     let limit = usize::try_from(state.config.packs.max_archive_bytes).unwrap_or(usize::MAX);
     let (chart, prov) = upload_parts(request, limit).await?;
-    let meta = publish::read_meta(&state, chart.clone()).await.map_err(publish_error)?;
-    let repo = publish::repository(&namespace, &meta).map_err(publish_error)?;
+    let upload = publish::Upload::read(&state, &namespace, chart, prov).await.map_err(publish_error)?;
+    let (repo, version) = (upload.repo.clone(), upload.meta.version.clone());
     authorize(&state, &caller, &repo, Action::Push).await?;
-    // A minisign signature in the `prov` field is checked (and stored as a referrer); a Helm
-    // `.prov` is stored as it is, as Helm stores it: a layer of the chart's manifest.
-    let (prov, minisig) = match prov {
-        Some(p) if signatures::is_minisig(&p) => (None, Some(p)),
-        other => (other, None),
-    };
-    let signature = match &minisig {
-        Some(file) => {
-            let sig = signatures::parse(file).map_err(|m| error(StatusCode::BAD_REQUEST, m))?;
-            let blob = registry_core::Digest::of(file);
-            Some(signatures::check(&state, &namespace, &sig, chart.clone(), blob).await.map_err(oci_error)?)
-        }
-        None => None,
-    };
-    signatures::enforce(signatures::required(&state, &namespace).await.map_err(oci_error)?, signature.as_ref())
-        .map_err(|m| error(StatusCode::FORBIDDEN, m))?;
     let force = query.as_deref().is_some_and(|q| q.split('&').any(|p| p == "force" || p.starts_with("force=") && p != "force=false"));
     let policy = state.auth.store().namespace(&namespace).await?.map(|n| n.policy).unwrap_or_default();
     let overwrite = force || state.config.chartmuseum.allow_overwrite || policy_allows_overwrite(&policy);
-    let chart_len = chart.len();
-    let manifest = publish::publish(&state, &repo, &meta, chart, prov, signature, overwrite).await.map_err(publish_error)?;
-    if let Some(file) = minisig {
-        let size = state.meta.manifest(&repo, &manifest).await?.map_or(chart_len as u64, |m| m.size);
-        signatures::store_referrer(&state, &repo, &manifest, size, file).await.map_err(oci_error)?;
-    }
-    state.auth.audit_caller(&caller, "push", &format!("{repo}:{}", meta.version), Outcome::Ok, "chartmuseum api").await;
+    upload.store(&state, overwrite).await.map_err(publish_error)?;
+    state.auth.audit_caller(&caller, "push", &format!("{repo}:{version}"), Outcome::Ok, "chartmuseum api").await;
     Ok((StatusCode::CREATED, axum::Json(json!({ "saved": true }))).into_response())
 }
 
@@ -262,7 +241,9 @@ async fn upload_signature(
 }
 
 fn oci_error(e: crate::routes::oci::error::OciError) -> RepoError {
-    if e.status.is_server_error() {
+    if e.status == StatusCode::SERVICE_UNAVAILABLE {
+        error(e.status, e.message)
+    } else if e.status.is_server_error() {
         error(e.status, "internal server error")
     } else {
         error(e.status, e.message)
@@ -274,6 +255,8 @@ fn publish_error(e: PublishError) -> RepoError {
         PublishError::BadPackage(m) => error(StatusCode::BAD_REQUEST, m),
         PublishError::Exists => error(StatusCode::CONFLICT, "file already exists"),
         PublishError::Refused(m) => error(StatusCode::FORBIDDEN, m),
+        PublishError::Oci(e) => oci_error(e),
+        PublishError::Unavailable(backend, m) => error(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &m)),
         PublishError::Internal(m) => {
             tracing::error!("chart upload failed: {m}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")

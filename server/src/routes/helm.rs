@@ -53,6 +53,7 @@ impl IntoResponse for RepoError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
         }
+        crate::routes::unavailable::add_retry_after(&mut response);
         response
     }
 }
@@ -67,11 +68,30 @@ impl From<AuthError> for RepoError {
     }
 }
 
+impl From<registry_core::blob::BlobError> for RepoError {
+    fn from(e: registry_core::blob::BlobError) -> Self {
+        if let Some(backend) = crate::routes::unavailable::blob(&e) {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &e));
+        }
+        tracing::error!("reading a blob failed: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+}
+
+impl From<crate::storage::StoreBlobError> for RepoError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        match e {
+            crate::storage::StoreBlobError::Blob(e) => e.into(),
+            crate::storage::StoreBlobError::Store(e) => e.into(),
+            quota @ crate::storage::StoreBlobError::Quota { .. } => Self::new(StatusCode::FORBIDDEN, quota.to_string()),
+        }
+    }
+}
+
 impl From<registry_core::store::StoreError> for RepoError {
     fn from(e: registry_core::store::StoreError) -> Self {
-        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
-            tracing::warn!("repository request: {e}");
-            return Self::new(StatusCode::SERVICE_UNAVAILABLE, "the registry's database is unavailable; retry shortly");
+        if let Some(backend) = crate::routes::unavailable::store(&e) {
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, crate::routes::unavailable::message(backend, &e));
         }
         tracing::error!("repository request failed: {e}");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
@@ -195,10 +215,7 @@ async fn download(
         "minisig" => entry.signature.as_ref().map(|s| s.blob.clone()).ok_or_else(not_found)?,
         _ => entry.archive_digest.clone(),
     };
-    let read = state.blobs.get(&digest, None).await.map_err(|e| {
-        tracing::error!("chart download failed: {e}");
-        RepoError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-    })?;
+    let read = crate::storage::read_blob(&state, &digest).await.map_err(RepoError::from)?;
     let mut response = Body::from_stream(read.stream).into_response();
     let h = response.headers_mut();
     let content_type = match suffix {

@@ -16,6 +16,7 @@ mod chartmuseum;
 pub(crate) mod helm;
 pub(crate) mod search;
 pub mod oci;
+pub mod unavailable;
 
 /// The client's IP address, from the connection (absent in in-process router tests).
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! Search APIs over the pack index, each answering only from namespaces the caller may read:
 //! - `GET /api/chartsvc/v1/charts/search?q=`: the Monocular contract `helm search hub
-//!   --endpoint <url>` speaks;
+//!   --endpoint <url>` speaks (its `packageUrl`, the URL helm prints, is the pack page);
 //! - `GET /api/v1/packages/search`: Artifact Hub's (`ts_query_web`, `limit` ≤ 60, `offset`,
 //!   `kind`, `repo`/`org`, `deprecated`, `signed`, `sort`, `facets`; the total in
 //!   `Pagination-Total-Count`);
@@ -218,7 +218,8 @@ async fn monocular(
                 "relationships": {
                     "latestChartVersion": { "data": { "version": h.version, "app_version": h.app_version.clone().unwrap_or_default() } }
                 },
-                "artifactHub": { "packageUrl": format!("{base}/{}/charts/{}-{}.tgz", h.namespace, h.name, h.version) },
+                // What `helm search hub` prints as the URL to look at: the pack page.
+                "artifactHub": { "packageUrl": crate::web::pack_url(&base, &h.namespace, &h.name) },
             })
         })
         .collect();

@@ -4,8 +4,6 @@
 //! never rendered for someone who may not read it. Pages carry a Content-Security-Policy
 //! without inline scripts.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -13,32 +11,44 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use registry_core::auth::{Action, Principal};
-use registry_core::pack::PackMeta;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::packs::search::{Facets, Hit, Request, Sort};
 use crate::routes::ClientAddress;
 
+mod pack;
 pub mod render;
+mod schema;
 
 const CSS: &str = include_str!("../../../web-templates/static/app.css");
 const JS: &str = include_str!("../../../web-templates/static/app.js");
 /// Results per search page.
 const PAGE: usize = 20;
-/// Rows of a values schema shown.
-const SCHEMA_ROWS: usize = 500;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/-/search", get(search))
-        .route("/-/packs/{namespace}/{name}", get(pack))
+        .route("/-/packs/{namespace}/{name}", get(pack::readme))
+        .route("/-/packs/{namespace}/{name}/{view}", get(pack::view))
+        // Artifact Hub's shape of a package page, which `sherpack search hub` prints.
+        .route("/packages/{kind}/{namespace}/{name}", get(artifact_hub_page))
         .route("/-/ns/{namespace}", get(namespace))
         .route("/-/static/{file}", get(asset))
         .route("/-/{*rest}", get(not_found))
         .layer(axum::middleware::from_fn(crate::routes::server_timing))
+}
+
+/// The pack page's address, which the search APIs give as the place to look.
+#[must_use]
+pub fn pack_url(base: &str, namespace: &str, name: &str) -> String {
+    format!("{base}/-/packs/{namespace}/{name}")
+}
+
+async fn artifact_hub_page(Path((_kind, namespace, name)): Path<(String, String, String)>) -> Response {
+    axum::response::Redirect::permanent(&pack_url("", &namespace, &name)).into_response()
 }
 
 /// What every page's frame shows.
@@ -46,11 +56,13 @@ struct Layout {
     query: String,
     version: &'static str,
     asset_version: String,
+    /// The header's search box (the home page has its own, larger one).
+    searchbox: bool,
 }
 
 impl Layout {
     fn new(query: &str) -> Self {
-        Self { query: query.to_owned(), version: env!("CARGO_PKG_VERSION"), asset_version: asset_version() }
+        Self { query: query.to_owned(), version: env!("CARGO_PKG_VERSION"), asset_version: asset_version(), searchbox: true }
     }
 }
 
@@ -70,6 +82,10 @@ struct Card {
     kind_label: &'static str,
     signed: bool,
     deprecated: bool,
+    app_version: Option<String>,
+    icon: Option<String>,
+    initials: String,
+    hue: u8,
     updated_iso: String,
     updated_text: String,
 }
@@ -96,7 +112,12 @@ fn date(millis: i64) -> (String, String) {
 impl From<&Hit> for Card {
     fn from(h: &Hit) -> Self {
         let (updated_iso, updated_text) = date(h.updated);
+        let (initials, hue) = pack::initials(&h.name);
         Self {
+            app_version: h.app_version.clone(),
+            icon: web_url(h.icon.as_deref()),
+            initials,
+            hue,
             name: h.name.clone(),
             namespace: h.namespace.clone(),
             version: h.version.clone(),
@@ -154,59 +175,6 @@ struct SearchPage {
     next: Option<String>,
 }
 
-struct Install {
-    label: &'static str,
-    command: String,
-}
-
-struct VersionLink {
-    version: String,
-    date: String,
-    /// Alias tags pointing at this version.
-    aliases: Vec<String>,
-}
-
-struct DependencyLink {
-    name: String,
-    version: String,
-    repository: String,
-    href: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "pack.html")]
-struct PackPage {
-    layout: Layout,
-    namespace: String,
-    name: String,
-    version: String,
-    description: String,
-    kind: String,
-    kind_label: &'static str,
-    deprecated: bool,
-    latest: bool,
-    icon: Option<String>,
-    signature_status: String,
-    signature_label: &'static str,
-    signing_key: Option<String>,
-    install: Vec<Install>,
-    readme_html: String,
-    values_html: String,
-    schema: Vec<render::SchemaRow>,
-    templates: Vec<String>,
-    dependencies: Vec<DependencyLink>,
-    versions: Vec<VersionLink>,
-    app_version: Option<String>,
-    kube_version: Option<String>,
-    published: String,
-    size: String,
-    digest: String,
-    keywords: Vec<String>,
-    home: Option<String>,
-    sources: Vec<String>,
-    maintainers: Vec<String>,
-}
-
 #[derive(Template)]
 #[template(path = "namespace.html")]
 struct NamespacePage {
@@ -242,8 +210,8 @@ impl PageError {
 
 impl From<registry_core::store::StoreError> for PageError {
     fn from(e: registry_core::store::StoreError) -> Self {
-        if matches!(e, registry_core::store::StoreError::Unavailable(_)) {
-            tracing::warn!("page: {e}");
+        if let Some(backend) = crate::routes::unavailable::store(&e) {
+            crate::routes::unavailable::log(backend, &e);
             return Self::new(StatusCode::SERVICE_UNAVAILABLE, "The registry cannot reach its database right now. Try again in a moment.");
         }
         tracing::error!("page failed: {e}");
@@ -264,6 +232,7 @@ impl IntoResponse for PageError {
             StatusCode::UNAUTHORIZED => "Sign in to see this".to_owned(),
             StatusCode::BAD_REQUEST => "That request is not right".to_owned(),
             StatusCode::TOO_MANY_REQUESTS => "Too many attempts".to_owned(),
+            StatusCode::SERVICE_UNAVAILABLE => "Temporarily unavailable".to_owned(),
             _ => "Something went wrong".to_owned(),
         };
         let page = ErrorPage { layout: Layout::new(""), title, message: self.message };
@@ -271,6 +240,7 @@ impl IntoResponse for PageError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"sherpack-registry\""));
         }
+        crate::routes::unavailable::add_retry_after(&mut response);
         response
     }
 }
@@ -334,7 +304,8 @@ async fn home(State(state): State<AppState>, headers: HeaderMap, ClientAddress(a
     let results = state.index.search(state.meta.as_ref(), request).await?;
     let base = crate::routes::oci::request::base_url(&state, &headers);
     let host = base.split("://").nth(1).unwrap_or_default().to_owned();
-    let page = HomePage { layout: Layout::new(""), packs: results.total, versions, namespaces, recent: results.hits.iter().map(Card::from).collect(), host };
+    let layout = Layout { searchbox: false, ..Layout::new("") };
+    let page = HomePage { layout, packs: results.total, versions, namespaces, recent: results.hits.iter().map(Card::from).collect(), host };
     Ok(html(StatusCode::OK, &page))
 }
 
@@ -471,122 +442,6 @@ async fn search(State(state): State<AppState>, headers: HeaderMap, ClientAddress
             p.page += 1;
             p.href()
         }),
-    };
-    Ok(html(StatusCode::OK, &page))
-}
-
-fn human_size(bytes: u64) -> String {
-    #[allow(clippy::cast_precision_loss)]
-    let b = bytes as f64;
-    if bytes < 1024 {
-        format!("{bytes} B")
-    } else if b < 1_048_576.0 {
-        format!("{:.1} KiB", b / 1024.0)
-    } else {
-        format!("{:.1} MiB", b / 1_048_576.0)
-    }
-}
-
-/// The README rendered, cached by archive digest (rendering and sanitising a large README
-/// takes milliseconds; a pack's README never changes).
-fn readme_html(digest: &str, readme: &str) -> String {
-    static CACHE: std::sync::LazyLock<std::sync::Mutex<BTreeMap<String, std::sync::Arc<String>>>> = std::sync::LazyLock::new(Default::default);
-    if let Some(hit) = CACHE.lock().expect("not poisoned").get(digest) {
-        return hit.as_str().to_owned();
-    }
-    let (html, _) = render::markdown(readme);
-    let mut cache = CACHE.lock().expect("not poisoned");
-    if cache.len() >= 256 {
-        cache.clear();
-    }
-    cache.insert(digest.to_owned(), std::sync::Arc::new(html.clone()));
-    html
-}
-
-async fn pack(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ClientAddress(a): ClientAddress,
-    Path((namespace, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> PageResult {
-    let caller = caller(&state, &headers, a).await?;
-    require_read(&state, &caller, &namespace).await?;
-    let repository = format!("{namespace}/{name}");
-    let entries = state.index.versions(state.meta.as_ref(), &repository).await?;
-    let Some(latest) = entries.first() else { return Err(PageError::not_found()) };
-    let wanted = pairs(query.as_deref()).into_iter().find(|(k, _)| k == "version").map(|(_, v)| v);
-    let version = wanted.unwrap_or_else(|| latest.version.clone());
-    let record = state.meta.pack(&repository, &version).await?.ok_or_else(|| {
-        let known: Vec<&str> = entries.iter().take(10).map(|e| e.version.as_str()).collect();
-        PageError::new(StatusCode::NOT_FOUND, format!("{name} has no version {version}. Versions: {}.", known.join(", ")))
-    })?;
-    let meta: PackMeta = serde_json::from_str(&record.pack.metadata).map_err(|e| registry_core::store::StoreError::Backend(format!("pack metadata: {e}")))?;
-    let base = crate::routes::oci::request::base_url(&state, &headers);
-    let host = base.split("://").nth(1).unwrap_or_default();
-    let plain = if base.starts_with("http://") { " --plain-http" } else { "" };
-    let install = vec![
-        Install { label: "sherpack", command: format!("sherpack pull oci://{host}/{repository}:{version}") },
-        Install { label: "helm (OCI)", command: format!("helm install {name} oci://{host}/{repository} --version {version}{plain}") },
-        Install { label: "helm (repository)", command: format!("helm repo add {namespace} {base}/{namespace}\nhelm install {name} {namespace}/{name} --version {version}") },
-    ];
-    let mut dependencies = Vec::new();
-    for d in &meta.dependencies {
-        let local = format!("{namespace}/{}", d.name);
-        let here = d.repository.as_deref().is_none_or(|r| r.contains(host) || r.starts_with("file://")) && !state.index.versions(state.meta.as_ref(), &local).await?.is_empty();
-        dependencies.push(DependencyLink {
-            name: d.name.clone(),
-            version: d.version.clone().unwrap_or_default(),
-            repository: d.repository.clone().unwrap_or_default(),
-            href: here.then(|| format!("/-/packs/{local}")),
-        });
-    }
-    let mut aliases = crate::packs::aliases(state.meta.as_ref(), &namespace, Some(&repository)).await?;
-    let signature = record.pack.signature.as_ref();
-    let signature_status = signature.map_or_else(|| "none".to_owned(), |s| s.status.clone());
-    let signature_label = match signature_status.as_str() {
-        "verified" => "Signed, verified",
-        "unverified" => "Signed, key not trusted here",
-        "invalid" => "Signature invalid",
-        _ => "Not signed",
-    };
-    let page = PackPage {
-        layout: Layout::new(""),
-        namespace,
-        name: meta.name.clone(),
-        latest: version == latest.version,
-        version,
-        description: meta.description.clone().unwrap_or_default(),
-        kind: meta.kind.as_str().to_owned(),
-        kind_label: kind_label(meta.kind.as_str()),
-        deprecated: meta.deprecated,
-        icon: web_url(meta.icon.as_deref()),
-        signature_status,
-        signature_label,
-        signing_key: signature.map(|s| s.key_id.clone()),
-        install,
-        readme_html: meta.readme.as_deref().map(|r| readme_html(&record.pack.archive_digest.to_string(), r)).unwrap_or_default(),
-        values_html: meta.values.as_deref().map(render::yaml).unwrap_or_default(),
-        schema: meta.values_schema.as_deref().map(|s| render::schema_rows(s, SCHEMA_ROWS)).unwrap_or_default(),
-        templates: meta.templates.clone(),
-        dependencies,
-        versions: entries
-            .iter()
-            .map(|e| VersionLink {
-                version: e.version.clone(),
-                date: date(e.created_at).0.get(..10).unwrap_or_default().to_owned(),
-                aliases: aliases.remove(&(repository.clone(), e.version.clone())).unwrap_or_default(),
-            })
-            .collect(),
-        app_version: meta.app_version.clone(),
-        kube_version: meta.kube_version.clone(),
-        published: date(record.created_at).0,
-        size: human_size(record.pack.archive_size),
-        digest: record.pack.archive_digest.to_string(),
-        keywords: meta.keywords.clone(),
-        home: web_url(meta.home.as_deref()),
-        sources: meta.sources.iter().filter_map(|s| web_url(Some(s))).collect(),
-        maintainers: meta.maintainers.iter().map(|m| m.name.clone()).collect(),
     };
     Ok(html(StatusCode::OK, &page))
 }

@@ -10,7 +10,7 @@ use pulldown_cmark::{CodeBlockKind, CowStr, Event, HeadingLevel, Options, Parser
 /// Prefix of every id the README brings, so it cannot clobber the page's own.
 const ID_PREFIX: &str = "readme-";
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match c {
@@ -110,6 +110,29 @@ pub fn markdown(source: &str) -> (String, Vec<(u8, String, String)>) {
     (sanitise(&html), headings)
 }
 
+/// A one-line description (a schema's, say) as inline Markdown: code, emphasis, links; block
+/// structure is flattened and everything else escaped or removed.
+#[must_use]
+pub fn inline_markdown(text: &str) -> String {
+    static INLINE: std::sync::LazyLock<ammonia::Builder<'static>> = std::sync::LazyLock::new(|| {
+        let mut b = ammonia::Builder::empty();
+        b.add_tags(["code", "em", "strong", "del", "a"])
+            .add_tag_attributes("a", ["href"])
+            .url_schemes(["http", "https", "mailto"].into_iter().collect())
+            .link_rel(Some("noopener noreferrer nofollow"));
+        b
+    });
+    let events = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH).filter_map(|e| match e {
+        Event::Start(Tag::Paragraph | Tag::Heading { .. } | Tag::List(_) | Tag::Item | Tag::BlockQuote(_))
+        | Event::End(TagEnd::Paragraph | TagEnd::Heading(_) | TagEnd::List(_) | TagEnd::Item | TagEnd::BlockQuote(_)) => None,
+        Event::SoftBreak | Event::HardBreak | Event::Rule => Some(Event::Text(CowStr::from(" "))),
+        other => Some(other),
+    });
+    let mut html = String::with_capacity(text.len() + 16);
+    pulldown_cmark::html::push_html(&mut html, events);
+    INLINE.clean(html.trim()).to_string()
+}
+
 /// Everything a README may not do, removed: scripts, styles, event handlers, forms, frames,
 /// `javascript:` and `data:` links. Links open without the page's referrer.
 fn sanitise(html: &str) -> String {
@@ -131,7 +154,13 @@ fn sanitise(html: &str) -> String {
         // Relative paths point into an archive the browser cannot reach; anchors stay.
         .url_relative(ammonia::UrlRelative::Custom(Box::new(keep_anchors)))
         .link_rel(Some("noopener noreferrer nofollow"));
-    with_alt_text(&builder.clean(html).to_string())
+    scrollable(&with_alt_text(&builder.clean(html).to_string()))
+}
+
+/// Tables and code blocks scroll sideways when wider than the page: focusable, so a keyboard
+/// scrolls them too. (Sanitised HTML: a `<` in text is escaped, so these are tags.)
+fn scrollable(html: &str) -> String {
+    html.replace("<table", "<table tabindex=\"0\"").replace("<pre", "<pre tabindex=\"0\"")
 }
 
 fn keep_anchors(url: &str) -> Option<std::borrow::Cow<'_, str>> {
@@ -264,6 +293,55 @@ pub fn yaml(text: &str) -> String {
     out
 }
 
+/// YAML, highlighted, each line in a `<span class="line">` (numbered by the stylesheet, so the
+/// numbers are neither copied nor found by search-in-page).
+#[must_use]
+pub fn yaml_lines(text: &str) -> String {
+    numbered(text, yaml)
+}
+
+fn numbered(text: &str, highlight: fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len() * 2 + text.len() / 2);
+    for line in text.lines() {
+        out.push_str("<span class=\"line\">");
+        out.push_str(&highlight(line));
+        out.push_str("</span>\n");
+    }
+    out
+}
+
+/// A template (Helm's `{{ }}`, Jinja's `{% %}` and `{# #}` around YAML), numbered: template
+/// actions marked, the YAML between them highlighted.
+#[must_use]
+pub fn template(text: &str) -> String {
+    numbered(text, template_line)
+}
+
+fn template_line(line: &str) -> String {
+    let next_action = |s: &str| ["{{", "{%", "{#"].iter().filter_map(|open| s.find(open)).min();
+    if next_action(line).is_none() {
+        return yaml(line);
+    }
+    let mut out = String::with_capacity(line.len() * 2);
+    let mut rest = line;
+    let mut first = true;
+    while let Some(start) = next_action(rest) {
+        let close = match &rest[start..start + 2] {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        // What leads up to the first action is YAML (`key: {{ ... }}`).
+        out.push_str(&if first { yaml(&rest[..start]) } else { escape(&rest[..start]) });
+        first = false;
+        let end = rest[start + 2..].find(close).map_or(rest.len(), |e| start + 2 + e + 2);
+        out.push_str(&span("t", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(&escape(rest));
+    out
+}
+
 /// A line split before a `#` comment that is not inside quotes.
 fn split_comment(line: &str) -> (&str, &str) {
     let mut quote: Option<char> = None;
@@ -314,52 +392,9 @@ fn scalar(value: &str) -> String {
     format!("<span class=\"{class}\">{}</span>", escape(value))
 }
 
-/// One row of the values schema table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SchemaRow {
-    pub path: String,
-    pub kind: String,
-    pub default: String,
-    pub description: String,
-    pub required: bool,
-}
-
-/// The values schema (JSON or YAML) as rows, properties depth-first, at most `limit` rows.
-#[must_use]
-pub fn schema_rows(schema: &str, limit: usize) -> Vec<SchemaRow> {
-    let value: serde_json::Value = serde_json::from_str(schema).or_else(|_| serde_saphyr::from_str(schema)).unwrap_or_default();
-    let mut rows = Vec::new();
-    walk(&value, "", &mut rows, limit, 0);
-    rows
-}
-
-fn walk(node: &serde_json::Value, path: &str, rows: &mut Vec<SchemaRow>, limit: usize, depth: usize) {
-    let Some(properties) = node.get("properties").and_then(|p| p.as_object()) else { return };
-    let required: Vec<&str> = node.get("required").and_then(|r| r.as_array()).map(|r| r.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
-    for (name, property) in properties {
-        if rows.len() >= limit || depth > 8 {
-            return;
-        }
-        let full = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
-        let kind = match property.get("type") {
-            Some(serde_json::Value::String(t)) => t.clone(),
-            Some(serde_json::Value::Array(ts)) => ts.iter().filter_map(|t| t.as_str()).collect::<Vec<_>>().join(" | "),
-            _ => property.get("enum").map(|_| "enum".to_owned()).unwrap_or_default(),
-        };
-        rows.push(SchemaRow {
-            path: full.clone(),
-            kind,
-            default: property.get("default").map(ToString::to_string).unwrap_or_default(),
-            description: property.get("description").and_then(|d| d.as_str()).unwrap_or_default().to_owned(),
-            required: required.contains(&name.as_str()),
-        });
-        walk(property, &full, rows, limit, depth + 1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{markdown, schema_rows, yaml};
+    use super::{inline_markdown, markdown, template, yaml};
 
     #[test]
     fn readme_scripts_handlers_and_javascript_links_are_removed() {
@@ -378,7 +413,7 @@ mod tests {
         let (html, headings) = markdown("# Install\n\n## Install\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```yaml\nkey: \"v\" # note\n```\n\n![logo](logo.png) ![badge](https://example.com/b.svg)\n");
         assert!(html.contains("id=\"readme-install\"") && html.contains("id=\"readme-install-1\""), "{html}");
         assert_eq!(headings[0], (1, "readme-install".to_owned(), "Install".to_owned()));
-        assert!(html.contains("<table>") && html.contains("<td>1</td>"), "{html}");
+        assert!(html.contains("<table tabindex=\"0\">") && html.contains("<td>1</td>"), "{html}");
         assert!(html.contains("<span class=\"k\">key</span>"), "{html}");
         assert!(!html.contains("logo.png") && html.contains("logo"), "relative image dropped, alt kept: {html}");
         assert!(html.contains("https://example.com/b.svg"));
@@ -403,9 +438,19 @@ mod tests {
     }
 
     #[test]
-    fn schema_becomes_rows() {
-        let rows = schema_rows(r#"{"properties":{"replicas":{"type":"integer","default":1,"description":"Pods"},"image":{"type":"object","properties":{"tag":{"type":"string"}}}},"required":["replicas"]}"#, 100);
-        assert_eq!(rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["image", "image.tag", "replicas"]);
-        assert!(rows[2].required && rows[2].default == "1" && rows[2].description == "Pods");
+    fn numbered_lines_and_templates() {
+        let html = super::yaml_lines("a: 1\nb: x\n");
+        assert_eq!(html, "<span class=\"line\"><span class=\"k\">a</span>: <span class=\"n\">1</span></span>\n<span class=\"line\"><span class=\"k\">b</span>: <span class=\"s\">x</span></span>\n");
+        let t = template("name: {{ .Values.name | quote }}\n{%- if x %}<b>\n");
+        assert!(t.contains("<span class=\"t\">{{ .Values.name | quote }}</span>"), "{t}");
+        assert!(t.contains("<span class=\"t\">{%- if x %}</span>&lt;b&gt;"), "{t}");
+        assert!(t.starts_with("<span class=\"line\"><span class=\"k\">name</span>:"), "{t}");
+    }
+
+    #[test]
+    fn inline_markdown_keeps_only_inline_formatting() {
+        assert_eq!(inline_markdown("Use `replicas` for **more** pods"), "Use <code>replicas</code> for <strong>more</strong> pods");
+        let bad = inline_markdown("<script>x()</script> [a](javascript:y) # not a heading\n\n- not a list");
+        assert!(!bad.contains("<script") && !bad.contains("x()") && !bad.contains("href") && !bad.contains("<li") && !bad.contains("<h1"), "{bad}");
     }
 }

@@ -222,10 +222,13 @@ async fn touched_since(store: &dyn MetadataStore, mut after: i64) -> Result<(Opt
         after = last.seq;
         at = last.at;
         for change in changes {
-            if change.kind == registry_core::store::ChangeKind::Reindex {
-                rebuild = true;
-            } else {
-                touched.insert(change.repository);
+            match change.kind {
+                registry_core::store::ChangeKind::Reindex => rebuild = true,
+                // Not about packs: the auth layer follows these.
+                registry_core::store::ChangeKind::Credentials => {}
+                _ => {
+                    touched.insert(change.repository);
+                }
             }
         }
     }

@@ -35,7 +35,7 @@ pub async fn get(req: Req, name: RepoName, digest: &str) -> OciResult {
         None => None,
     };
     let ranged = range.is_some();
-    let read = req.state.blobs.get(&digest, range).await?;
+    let read = req.state.blobs.get(&link, range).await?;
     let length = read.range.end - read.range.start;
     let mut response = Body::from_stream(read.stream).into_response();
     content_headers(&mut response, &digest, Some(length), Some("application/octet-stream"));

@@ -97,9 +97,8 @@ impl OciError {
     /// An unexpected failure: logged here, once, and answered with a generic 500.
     /// 503 with `Retry-After`: a backend is down; the request changed nothing and may be retried.
     pub fn unavailable(what: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(error = %error, "{what} unavailable: {error}");
-        Self::new(ErrorCode::Unavailable, format!("the registry's {what} is unavailable; retry shortly"))
-            .with_header(axum::http::header::RETRY_AFTER, "5")
+        Self::new(ErrorCode::Unavailable, crate::routes::unavailable::message(what, error))
+            .with_header(axum::http::header::RETRY_AFTER, &crate::routes::unavailable::RETRY_AFTER_SECS.to_string())
     }
 
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
@@ -173,7 +172,7 @@ impl From<BlobError> for OciError {
                     .with_header(axum::http::header::CONTENT_RANGE, &format!("bytes */{size}"))
             }
             BlobError::Input(io) => Self::new(ErrorCode::BlobUploadInvalid, format!("reading the request body failed: {io}")),
-            BlobError::Backend(_) => Self::unavailable("storage", &e),
+            BlobError::Backend(_) | BlobError::Unavailable(_) => Self::unavailable("storage", &e),
         }
     }
 }

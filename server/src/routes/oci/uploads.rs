@@ -1,12 +1,12 @@
 //! Blob uploads: monolithic (`POST ?digest=`), POST then PUT, chunked `PATCH`es, cross-repository
-//! mounts, status and cancel. A session lives in the metadata store (its offset and the list of
-//! chunk objects) and its chunks in object storage, so any process, before or after a restart,
-//! can continue it. The blob becomes visible only at the final `PUT`, once its digest matched.
+//! mounts, status and cancel. A session lives in the metadata store (its offset, its objects,
+//! its hashing state: `crate::storage::UploadState`) and its chunks in object storage, where
+//! they stay once published, so any process, before or after a restart, can continue it. The
+//! blob becomes visible only at the final `PUT`, once its digest matched.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use registry_core::store::UploadSession;
 use registry_core::{Digest, RepoName};
 
@@ -14,15 +14,6 @@ use super::error::{ErrorCode, OciError, OciResult};
 use super::request::{base_url, drainable_body};
 use super::{Req, content_headers};
 use crate::AppState;
-
-/// Names of the chunk objects of a session, oldest first: the session's opaque state.
-fn parts_of(session: &UploadSession) -> Vec<String> {
-    serde_json::from_slice(&session.state).unwrap_or_default()
-}
-
-fn encode_parts(parts: &[String]) -> Vec<u8> {
-    serde_json::to_vec(parts).expect("a list of strings serialises")
-}
 
 fn upload_unknown(id: &str) -> OciError {
     OciError::new(ErrorCode::BlobUploadUnknown, format!("upload {id} is unknown"))
@@ -64,7 +55,7 @@ pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
     if let Some(digest) = req.params.digest("digest")? {
         // Monolithic upload: the whole blob in the POST body.
         let (data, leftover) = drainable_body(body);
-        let stored = crate::storage::store_blob(&req.state, &name, data, Some(&digest), None).await;
+        let stored = crate::storage::store_blob(&req.state, &name, data, Some(&digest)).await;
         let info = match stored {
             Ok(info) => info,
             Err(e) => {
@@ -80,10 +71,11 @@ pub async fn start(req: Req, body: Body, name: RepoName) -> OciResult {
         }
     // Not readable where it was said to be: fall back to a regular upload, as the spec says.
     // The algorithm a client announces must be one the registry computes.
-    if let Some(algorithm) = req.params.get("digest-algorithm") {
-        registry_core::Algorithm::parse(algorithm).map_err(|e| OciError::new(ErrorCode::DigestInvalid, e.to_string()))?;
-    }
-    let session = req.state.meta.create_upload(&name, &encode_parts(&[])).await?;
+    let algorithm = match req.params.get("digest-algorithm") {
+        Some(a) => registry_core::Algorithm::parse(a).map_err(|e| OciError::new(ErrorCode::DigestInvalid, e.to_string()))?,
+        None => registry_core::Algorithm::Sha256,
+    };
+    let session = crate::storage::open_upload(req.state.meta.as_ref(), &name, algorithm).await?;
     Ok(progress(&req, &name, &session.id, 0, StatusCode::ACCEPTED))
 }
 
@@ -152,16 +144,15 @@ async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSe
         && start != session.offset {
             return Err(out_of_order(&req.state, &req.headers, name, &session.id, session.offset));
         }
-    // Named by offset and a nonce: a request that loses the race below wrote its own object.
-    let part = format!("{:020}-{}", session.offset, uuid::Uuid::new_v4().simple());
     let (data, leftover) = drainable_body(body);
-    let written = match req.state.blobs.put_upload_part(&session.id, &part, data).await {
-        Ok(written) => written,
+    let chunk = match crate::storage::write_chunk(&req.state, session, data).await {
+        Ok(chunk) => chunk,
         Err(e) => {
             leftover.drain().await;
             return Err(e.into());
         }
     };
+    let written = chunk.as_ref().map_or(0, |c| c.written);
     if let Some((start, end)) = range
         && written != end - start + 1 {
             return Err(OciError::new(
@@ -169,13 +160,9 @@ async fn append_chunk(req: &Req, body: Body, name: &RepoName, session: &UploadSe
                 format!("Content-Range announced {} bytes, the body had {written}", end - start + 1),
             ));
         }
-    if written == 0 {
-        return Ok(session.offset);
-    }
-    let mut parts = parts_of(session);
-    parts.push(part);
+    let Some(chunk) = chunk else { return Ok(session.offset) };
     let new_offset = session.offset + written;
-    match req.state.meta.advance_upload(&session.id, session.offset, new_offset, &encode_parts(&parts)).await {
+    match req.state.meta.advance_upload(&session.id, session.offset, new_offset, &chunk.state).await {
         Ok(()) => Ok(new_offset),
         // Another request moved the session first: this chunk was out of order.
         Err(registry_core::store::StoreError::UploadOffsetMismatch { actual, .. }) => {
@@ -201,10 +188,10 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
         && start != session.offset {
             return Err(out_of_order(&state, &headers, &name, id, session.offset));
         }
-    // The chunks received so far, then this request's body, hashed on the way into the store.
+    // This request's body is the upload's last object; the chunks before it were hashed as they
+    // arrived.
     let (body, leftover) = drainable_body(body);
-    let data = state.blobs.upload_parts(id, &parts_of(&session)).chain(body).boxed();
-    let outcome = crate::storage::store_blob(&state, &name, data, Some(&digest), Some(id)).await;
+    let outcome = crate::storage::finish_upload(&state, &session, body, Some(&digest)).await;
     if outcome.is_err() {
         leftover.drain().await;
     }
@@ -219,11 +206,6 @@ pub async fn finish(req: Req, body: Body, name: RepoName, id: &str) -> OciResult
             return Err(e.into());
         }
     };
-    if !parts_of(&session).is_empty()
-        && let Err(e) = state.blobs.delete_upload_parts(id).await
-    {
-        tracing::warn!(upload.id = id, error = %e, "removing upload chunks failed");
-    }
     Ok(created(&state, &headers, &name, &info.digest))
 }
 
