@@ -32,14 +32,21 @@ fn import_a_static_repository(target: &Target) {
 
     // A different mychart 0.1.0 is here already: a conflict, kept.
     let other = tempfile::tempdir().unwrap();
-    let mine = std::fs::read(&package_chart(&helm, other.path(), &["0.1.0"])[0]).unwrap();
+    run_ok(helm_command(&helm, other.path()).args(["create", "mychart"]));
+    // Edited, so its bytes differ from the source's 0.1.0 even when both are packaged within the
+    // same second (helm's archives are otherwise the same bytes for the same chart).
+    let values = other.path().join("mychart/values.yaml");
+    let edited = std::fs::read_to_string(&values).unwrap() + "# a local edit, not in the source\n";
+    std::fs::write(&values, edited).unwrap();
+    run_ok(helm_command(&helm, other.path()).args(["package", "mychart", "--version", "0.1.0", "-d", "packages"]));
+    let mine = std::fs::read(other.path().join("packages/mychart-0.1.0.tgz")).unwrap();
     let status = block(async { reqwest::Client::new().post(format!("{base}/api/team/charts")).body(mine.clone()).send().await.unwrap().status() });
     assert_eq!(status, 201);
 
     let run = target.import(&["--namespace", "team", "--from-helm-repo", &source.url]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(names(&run.summary["imported"]), ["mychart 0.2.0", "mychart 1.0.0", "webapp 1.0.0", "webapp 1.1.0"], "{}", run.summary);
-    assert_eq!(names(&run.summary["conflicts"]), ["mychart 0.1.0"]);
+    assert_eq!(names(&run.summary["conflicts"]), ["mychart 0.1.0"], "{}", run.summary);
     assert_eq!(run.summary["conflicts"][0]["digest"], digest(&mine));
     assert_eq!(counts(&run.summary)[3], 0);
     let mut want: Vec<String> = expected(&files).into_iter().filter(|l| !l.starts_with("mychart 0.1.0")).collect();
