@@ -38,10 +38,19 @@ fn main() {
     let mut import = Command::new(workspace_binary("sherpack-registry"));
     import.args(["import", "--json", "--namespace", "imported", "--from-helm-repo", &source.url]).current_dir(dir.path());
     let (import_ms, import_rss) = measure(&mut import);
-    let listed: serde_json::Value = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::get(format!("{}/api/imported/charts", server.url)).await.unwrap().json().await.unwrap()
+    // The server follows what the import wrote through the change sequence: give it a moment.
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut stored = 0;
+        for _ in 0..100 {
+            let listed: serde_json::Value = reqwest::get(format!("{}/api/imported/charts", server.url)).await.unwrap().json().await.unwrap();
+            stored = listed.as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum::<usize>();
+            if stored == versions {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        stored
     });
-    let stored: usize = listed.as_object().unwrap().values().map(|v| v.as_array().unwrap().len()).sum();
     assert_eq!(stored, versions, "every version imported");
     let rerun_ms = measure(&mut import).0;
 
