@@ -7,7 +7,8 @@
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use registry_core::manifest::{self, ManifestRef, ParsedManifest};
+use registry_core::manifest::{self, ParsedManifest};
+use registry_core::store::ManifestRef;
 use registry_core::{Digest, Reference, RepoName};
 
 use super::oci::OciSource;
