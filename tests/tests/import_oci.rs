@@ -50,6 +50,9 @@ fn import_a_registry(target: &Target, source: &str, referrers: bool) {
     // helm pulls over OCI with the source's digest, and from the Helm repository.
     let helm = tools::helm();
     let home = tempfile::tempdir().unwrap();
+    for dir in ["oci", "repo"] {
+        std::fs::create_dir(home.path().join(dir)).unwrap();
+    }
     let pulled = run_ok(helm_command(&helm, home.path()).args(["pull", &format!("oci://{here}/team/mychart"), "--version", "0.2.0", "--plain-http", "-d", "oci"]));
     let said = format!("{}{}", String::from_utf8_lossy(&pulled.stdout), String::from_utf8_lossy(&pulled.stderr));
     assert!(said.contains(&format!("Digest: {}", at_source("mychart", "0.2.0"))), "{said}");
