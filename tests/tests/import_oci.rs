@@ -174,6 +174,34 @@ fn an_interrupted_import_continues_without_duplicates() {
     assert_eq!(counts(&target.import(&["--namespace", "team", "--from-oci", &direct, "--plain-http"]).summary), [0, 30, 0, 0]);
 }
 
+#[test]
+fn a_namespace_requiring_signatures_takes_the_signed_packs_and_no_orphans() {
+    let server = ServerProcess::start(ServerOptions::default());
+    let target = Target { server: &server, env: vec![] };
+    let source = Distribution::start();
+    let filled = fill(&source.host, "src/apps");
+    // A signature tag whose subject the source does not hold.
+    let orphan = format!("sha256-{}.minisig", "f".repeat(64));
+    let body = manifest(&source.url, "src/apps/web", &tags(&source.url, "src/apps/web").into_iter().find(|t| t.ends_with(".minisig")).unwrap());
+    let status = sherpack_test_support::import::block(async {
+        let oci = sherpack_test_support::oci::Oci::new(&source.url);
+        oci.put_manifest("src/apps/web", &orphan, sherpack_test_support::oci::OCI_MANIFEST, &body).await.status()
+    });
+    assert_eq!(status, 201);
+    trust_in_team(&target, &filled.public_key);
+    sherpack_test_support::import_oci::admin(&target, &["policy", "set", "team", r#"{"require_signature":true}"#]);
+
+    let run = target.import(&["--namespace", "team", "--from-oci", &format!("{}/src/apps", source.host), "--plain-http"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(names(&run.summary["imported"]), ["web 1.0.0", "web 1.1.0"], "signed, so admitted: {}", run.summary);
+    assert_eq!(names(&run.summary["failed"]), ["mychart 0.1.0", "mychart 0.2.0"], "{}", run.summary);
+    assert!(run.summary["failed"][0]["reason"].as_str().unwrap().contains("requires a signature"), "{}", run.summary);
+    let status = get_json(&format!("{}/api/team/charts/web/1.0.0", server.url));
+    assert_eq!(status["annotations"]["sherpack.io/signature"], "verified", "{status}");
+    assert!(!tags(&server.url, "team/web").contains(&orphan), "a signature without its subject is not brought in");
+    assert_eq!(get(&format!("{}/v2/team/mychart/tags/list", server.url)).0, 404);
+}
+
 /// Distribution holding `src/mychart` 0.1.0 and 0.2.0 (pushed by helm), the target, and the
 /// chart layer and config digests of each version.
 fn charts_source() -> (ServerProcess, Distribution, Vec<(String, String)>) {

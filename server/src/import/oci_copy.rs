@@ -47,6 +47,11 @@ async fn copy_tag(state: &AppState, source: &OciSource, from: &str, repo: &RepoN
     let signatures_first = signatures::required(state, repo.namespace()).await.map_err(|e| e.message)?;
     if signatures_first {
         copy_referrers(state, source, from, repo, &digest).await?;
+        // Refused before its blobs are stored, not after (as the manifest's store would).
+        let is_pack = manifest::parse(&raw.bytes, raw.media_type.as_deref()).is_ok_and(|p| p.layers.iter().any(|l| l.media_type == CHART_LAYER));
+        if !skipped && is_pack && signatures::referrer_signature(state, repo, &digest).await.map_err(|e| e.message)?.is_none() {
+            return Err(format!("refused: {}", signatures::enforce(true, None).unwrap_err()));
+        }
     }
     if !skipped {
         copy_manifest(state, source, from, repo, &Reference::Tag(tag.to_owned()), &raw.bytes, raw.media_type.as_deref(), 0).await?;
