@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 
 use crate::cli::{Sherpack, package, write_pack};
 use crate::fixtures::package_chart;
-use crate::import::{Target, block};
+use crate::import::{Run, Target, block};
 use crate::oci::digest;
-use crate::peers::Nginx;
-use crate::server::workspace_binary;
+use crate::peers::{Distribution, Nginx};
+use crate::server::{ServerOptions, ServerProcess, workspace_binary};
 use crate::tools::{self, helm_command, run_ok};
 
 /// What was pushed: archives by `name version`, and the key that signed the packs.
@@ -109,3 +109,31 @@ pub fn trust_in_team(target: &Target, public_key: &Path) {
     admin(target, &["namespace", "add", "team", "--visibility", "public"]);
     admin(target, &["key", "add", "team", "release", public_key.to_str().unwrap()]);
 }
+
+/// Distribution holding `src/mychart` 0.1.0 and 0.2.0 (pushed by helm), the target, and the
+/// chart layer and config digests of each version.
+#[must_use]
+pub fn charts_source() -> (ServerProcess, Distribution, Vec<(String, String)>) {
+    let server = ServerProcess::start(ServerOptions::default());
+    let source = Distribution::start();
+    let home = tempfile::tempdir().unwrap();
+    let helm = tools::helm();
+    for a in crate::fixtures::package_chart(&helm, home.path(), &["0.1.0", "0.2.0"]) {
+        run_ok(helm_command(&helm, home.path()).arg("push").arg(a).args([&format!("oci://{}/src", source.host), "--plain-http"]));
+    }
+    let blobs = ["0.1.0", "0.2.0"].map(|v| {
+        let m: serde_json::Value = serde_json::from_slice(&manifest(&source.url, "src/mychart", v)).unwrap();
+        (m["layers"][0]["digest"].as_str().unwrap().to_owned(), m["config"]["digest"].as_str().unwrap().to_owned())
+    });
+    (server, source, blobs.to_vec())
+}
+
+/// An import from `<proxy>/src` into `team`, with `extra` arguments and `stdin`.
+#[must_use]
+pub fn import_through(target: &Target, proxy: &Nginx, extra: &[&str], stdin: &str) -> Run {
+    let from = format!("{}/src", proxy.url.trim_start_matches("http://"));
+    let mut args = vec!["--namespace", "team", "--from-oci", &from, "--plain-http"];
+    args.extend(extra);
+    target.import_with(&args, stdin, &[])
+}
+
