@@ -6,7 +6,9 @@
 //! where it stopped. `source.rs` lists and fetches what a source holds, `summary.rs` reports.
 
 mod helm;
+pub mod job;
 mod source;
+mod spec;
 mod storage;
 mod summary;
 
@@ -19,6 +21,7 @@ use registry_core::Digest;
 use registry_core::auth::{Actions, Outcome, Principal};
 
 pub use source::{Candidate, Fetched, Source};
+pub use spec::{ImportRequest, SourceSpec};
 pub use summary::{Item, Summary};
 
 use crate::AppState;
