@@ -114,7 +114,7 @@ async fn mirrors(t: Tenants) {
     let page = t.api.http.get(format!("{}/-/ns/mirror", t.api.base)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(&url) && page.contains("mirror-failed"), "the namespace page shows the source and the failure");
     let index = t.api.http.get(format!("{}/mirror/index.yaml", t.api.base)).send().await.unwrap().text().await.unwrap();
-    assert!(index.contains("version: 1.0.0") && index.contains("version: 1.1.0"), "{index}");
+    assert!(index.contains("version: \"1.0.0\"") && index.contains("version: \"1.1.0\""), "{index}");
     let helm_home = tempfile::tempdir().unwrap();
     let helm = tools::helm();
     std::fs::create_dir(helm_home.path().join("pulled")).unwrap();
