@@ -165,3 +165,52 @@ async fn mirrors_on_postgres() {
     })
     .await;
 }
+
+/// `sherpack-registry admin mirror` against a server's database (`SQLite`, no authentication).
+#[test]
+fn admin_mirror_commands() {
+    let server = sherpack_test_support::server::ServerProcess::start(ServerOptions::default());
+    let admin = |args: &[&str]| {
+        let out = std::process::Command::new(sherpack_test_support::server::workspace_binary("sherpack-registry"))
+            .arg("admin")
+            .args(args)
+            .current_dir(&server.cwd)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let home = tempfile::tempdir().unwrap();
+    let archives = package_chart(&tools::helm(), home.path(), &["1.0.0", "1.1.0"]);
+    let source = StaticRepo::start();
+    source.publish(&archives[..1]);
+    assert_eq!(admin(&["namespace", "add", "cli", "--visibility", "public"]).0, Some(0));
+    let (code, out, err) = admin(&["mirror", "add", "cli", &source.url, "--interval", "1h"]);
+    assert_eq!(code, Some(0), "{err}");
+    let added: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((added["source"]["helm_repo"].as_str(), added["interval_secs"].as_u64()), (Some(source.url.as_str()), Some(3600)));
+    let (code, _, err) = admin(&["mirror", "add", "cli", "not a url"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not a URL"), "{err}");
+
+    // With an interval of an hour, 1.1.0 comes in only when synced by hand.
+    source.publish(&archives[1..]);
+    let (code, out, err) = admin(&["mirror", "sync", "cli"]);
+    assert_eq!(code, Some(0), "{err}");
+    let synced: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(synced["last_outcome"], "succeeded", "{synced}");
+    assert!(synced["last_summary"]["skipped"].as_array().unwrap().iter().chain(synced["last_summary"]["imported"].as_array().unwrap()).any(|i| i["version"] == "1.1.0"), "{synced}");
+    let (_, out, _) = admin(&["mirror", "list"]);
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap().as_array().unwrap().len(), 1);
+
+    drop(source);
+    let (code, out, err) = admin(&["mirror", "sync", "cli"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(err.contains("the sync failed"), "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["last_outcome"], "failed");
+    assert_eq!(admin(&["mirror", "remove", "cli"]).0, Some(0));
+    let (code, _, err) = admin(&["mirror", "remove", "cli"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("not a mirror"), "{err}");
+}

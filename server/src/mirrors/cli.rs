@@ -64,8 +64,16 @@ pub async fn run(config: &crate::Config, caller: &Caller, command: MirrorCommand
             // Checked before taking the lease: an unreadable record is no reason to hold it.
             serde_json::from_str::<StoredSource>(&mirror.source)?;
             let owner = format!("cli-{}", uuid::Uuid::new_v4());
-            let now = crate::auth::now_millis();
-            anyhow::ensure!(store.claim_lease("mirrors", &owner, now, now + 60_000).await?, "a server is syncing mirrors now; try again shortly");
+            // A server may be syncing: wait for it, a while.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let now = crate::auth::now_millis();
+                if store.claim_lease("mirrors", &owner, now, now + 60_000).await? {
+                    break;
+                }
+                anyhow::ensure!(std::time::Instant::now() < deadline, "a server has been syncing mirrors for a minute; try again later");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
             let outcome = super::sync::sync_one(&state, &mirror).await;
             let next = crate::auth::now_millis() + i64::try_from(mirror.interval_secs * 1000).unwrap_or(i64::MAX / 2);
             let recorded = store.record_sync(&namespace, &outcome, next).await;
