@@ -9,6 +9,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+mod reading;
+
+pub use reading::{MAX_MANIFEST, RawManifest, Referrer};
+
 use crate::config::Credential;
 use crate::error::{Error, Result};
 use crate::http::{Body, HttpOptions, Session, expect_success};

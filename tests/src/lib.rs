@@ -12,6 +12,7 @@ pub mod browser;
 pub mod chart;
 pub mod fixtures;
 pub mod import;
+pub mod import_oci;
 pub mod large_pack;
 pub mod oci;
 pub mod outage;

@@ -89,6 +89,8 @@ async fn hung_database_and_storage_answer_503_then_recover() {
     s3.set(Fault::Hang);
     assert_unavailable("blob GET", &send(get(&blob)).await, "oci", DEADLINE);
     assert_unavailable("chart download", &send(get("/team/charts/app-1.0.0.tgz")).await, "json", DEADLINE);
+    // The pack page's template view reads the archive.
+    assert_unavailable("template view", &send(get("/-/packs/team/app/templates?file=templates/deployment.yaml")).await, "html", DEADLINE);
     let other = sherpack_archive("other", "1.0.0", 30_000);
     let push = http.post(oci.url(&format!("/v2/team/other/blobs/uploads/?digest={}", digest(&other)))).body(other.clone());
     // The write stalls (`IDLE`), then removing what it wrote waits on the storage too (`DEADLINE`).

@@ -7,6 +7,8 @@
 
 mod helm;
 pub mod job;
+mod oci;
+mod oci_copy;
 mod source;
 mod spec;
 mod storage;
@@ -20,6 +22,7 @@ use futures::StreamExt as _;
 use registry_core::Digest;
 use registry_core::auth::{Actions, Outcome, Principal};
 
+pub use oci::{OciSource, OciSpec};
 pub use source::{Candidate, Fetched, Source};
 pub use spec::{ImportRequest, SourceSpec};
 pub use summary::{Item, Summary};
@@ -30,7 +33,7 @@ use crate::packs::publish::{PublishError, Upload};
 
 /// `sherpack-registry import`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["from_helm_repo", "from_chartmuseum_storage"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["from_helm_repo", "from_chartmuseum_storage", "from_oci"])))]
 pub struct ImportArgs {
     #[command(flatten)]
     pub store: crate::cli::StoreArgs,
@@ -44,6 +47,17 @@ pub struct ImportArgs {
     /// of the configuration) holding `<name>-<version>.tgz` and `.prov` files.
     #[arg(long, value_name = "DIR or S3 URL")]
     pub from_chartmuseum_storage: Option<String>,
+    /// An OCI registry's namespace, `host[:port]/namespace`: every tag of every repository
+    /// under it (from `/v2/_catalog`, or `--repositories`), with their signatures.
+    #[arg(long, value_name = "HOST/NAMESPACE")]
+    pub from_oci: Option<String>,
+    /// With `--from-oci`: these repositories under the namespace (comma-separated), for a
+    /// registry that does not list its catalog.
+    #[arg(long, value_delimiter = ',', requires = "from_oci")]
+    pub repositories: Vec<String>,
+    /// With `--from-oci`: talk plain HTTP to the registry.
+    #[arg(long, requires = "from_oci")]
+    pub plain_http: bool,
     /// Each folder of the storage is a tenant, imported into the namespace of its name.
     #[arg(long, requires = "from_chartmuseum_storage")]
     pub per_tenant: bool,
@@ -86,10 +100,17 @@ pub async fn run_command(config: crate::Config, args: ImportArgs) -> anyhow::Res
         Some(_) => Some(crate::admin_cli::read_password()?),
         None => None,
     };
-    let source = match (&args.from_helm_repo, &args.from_chartmuseum_storage) {
-        (Some(url), _) => Source::Helm(helm::HelmSource::new(url, &args.options, password)?),
-        (_, Some(location)) => Source::Storage(storage::StorageSource::new(location, config.s3.clone(), args.per_tenant)?),
-        _ => anyhow::bail!("name a source: --from-helm-repo <url> or --from-chartmuseum-storage <dir or s3 URL>"),
+    let source = match (&args.from_helm_repo, &args.from_chartmuseum_storage, &args.from_oci) {
+        (Some(url), _, _) => Source::Helm(helm::HelmSource::new(url, &args.options, password)?),
+        (_, Some(location), _) => Source::Storage(storage::StorageSource::new(location, config.s3.clone(), args.per_tenant)?),
+        (_, _, Some(location)) => {
+            let (host, namespace) = OciSpec::location(location)?;
+            let o = &args.options;
+            let credentials = o.username.clone().map(|u| (u, password.unwrap_or_default()));
+            let spec = OciSpec { host, namespace, repositories: args.repositories.clone(), plain_http: args.plain_http, credentials, ca_file: o.ca_file.clone(), timeout: o.timeout };
+            Source::Oci(OciSource::new(spec)?)
+        }
+        _ => anyhow::bail!("name a source: --from-helm-repo <url>, --from-chartmuseum-storage <dir or s3 URL> or --from-oci <host/namespace>"),
     };
     let state = crate::serve::open_stores(config).await?;
     let show_progress = !args.json && std::io::stderr().is_terminal();
@@ -116,8 +137,9 @@ pub async fn import(state: &AppState, namespace: &str, source: &Source, options:
         .list()
         .await?
         .into_iter()
-        .filter(|c| options.charts.is_empty() || options.charts.contains(&c.name))
-        .filter(|c| range.as_ref().is_none_or(|r| semver::Version::parse(c.version.trim_start_matches('v')).is_ok_and(|v| r.matches(&v))))
+        // A repository path's last segment is the chart's name; an OCI tag has `_` for `+`.
+        .filter(|c| options.charts.is_empty() || options.charts.iter().any(|n| c.name.rsplit('/').next() == Some(n)))
+        .filter(|c| range.as_ref().is_none_or(|r| semver::Version::parse(&c.version.trim_start_matches('v').replace('_', "+")).is_ok_and(|v| r.matches(&v))))
         .collect();
     let progress = if show_progress { indicatif::ProgressBar::new(candidates.len() as u64) } else { indicatif::ProgressBar::hidden() };
     progress.set_style(
@@ -128,7 +150,11 @@ pub async fn import(state: &AppState, namespace: &str, source: &Source, options:
         .map(|c| {
             let progress = progress.clone();
             async move {
-                let outcome = import_one(state, c.namespace.as_deref().unwrap_or(namespace), source, &c, options.overwrite).await;
+                let into = c.namespace.as_deref().unwrap_or(namespace);
+                let outcome = match source {
+                    Source::Oci(oci) => oci_copy::import_tag(state, into, oci, &c, options.overwrite).await,
+                    _ => import_one(state, into, source, &c, options.overwrite).await,
+                };
                 progress.inc(1);
                 progress.set_message(format!("{} {}", c.name, c.version));
                 (c, outcome)

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::helm::HelmSource;
+use super::oci::OciSource;
 use super::storage::StorageSource;
 
 /// A version a source holds.
@@ -31,6 +32,8 @@ pub struct Fetched {
 pub enum Source {
     Helm(HelmSource),
     Storage(StorageSource),
+    /// Copied tag by tag (`oci_copy.rs`), not fetched as archives.
+    Oci(OciSource),
 }
 
 impl Source {
@@ -40,6 +43,7 @@ impl Source {
         match self {
             Self::Helm(s) => s.list().await,
             Self::Storage(s) => s.list().await,
+            Self::Oci(s) => s.list().await,
         }
     }
 
@@ -48,6 +52,7 @@ impl Source {
         match self {
             Self::Helm(s) => s.fetch(candidate, max_archive).await,
             Self::Storage(s) => s.fetch(candidate, max_archive).await,
+            Self::Oci(_) => Err("an OCI source is copied, not fetched".into()),
         }
     }
 
@@ -56,6 +61,7 @@ impl Source {
         match self {
             Self::Helm(s) => s.url().to_owned(),
             Self::Storage(s) => s.url().to_owned(),
+            Self::Oci(s) => s.url(),
         }
     }
 }

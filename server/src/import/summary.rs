@@ -11,7 +11,8 @@ pub struct Item {
     pub namespace: Option<String>,
     pub name: String,
     pub version: String,
-    /// The archive's digest here (imported, skipped; for a conflict, the one kept).
+    /// The archive's digest here (imported, skipped; for a conflict, the one kept); from an
+    /// OCI source, the manifest's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// A conflict's digest at the source.

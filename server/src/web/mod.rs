@@ -240,6 +240,23 @@ impl From<registry_core::store::StoreError> for PageError {
     }
 }
 
+impl From<crate::storage::StoreBlobError> for PageError {
+    fn from(e: crate::storage::StoreBlobError) -> Self {
+        match e {
+            crate::storage::StoreBlobError::Store(e) => e.into(),
+            crate::storage::StoreBlobError::Blob(registry_core::blob::BlobError::NotFound(_)) => Self::not_found(),
+            crate::storage::StoreBlobError::Blob(e) if crate::routes::unavailable::blob(&e).is_some() => {
+                crate::routes::unavailable::log("storage", &e);
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "The registry cannot reach its storage right now. Try again in a moment.")
+            }
+            e => {
+                tracing::error!("page failed: {e}");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong on our side. Try again in a moment.")
+            }
+        }
+    }
+}
+
 impl From<crate::routes::helm::RepoError> for PageError {
     fn from(e: crate::routes::helm::RepoError) -> Self {
         Self::new(e.status(), e.message().to_owned())

@@ -289,14 +289,12 @@ async fn download_values(State(state): State<AppState>, headers: HeaderMap, Clie
 /// A template file of the archive, read with the registry's archive limits.
 async fn template_file(state: &AppState, entry: &Entry, path: &str) -> Result<String, PageError> {
     let limits = state.config.packs;
-    let read = crate::storage::read_blob(state, &entry.archive_digest).await.map_err(|e| {
-        tracing::error!(digest = %entry.archive_digest, "reading a pack archive for its template: {e}");
-        PageError::new(StatusCode::INTERNAL_SERVER_ERROR, "The pack's archive cannot be read right now. Try again in a moment.")
-    })?;
+    let read = crate::storage::read_blob(state, &entry.archive_digest).await?;
     let mut archive = Vec::with_capacity(usize::try_from(read.size.min(limits.max_archive_bytes)).unwrap_or(0));
     let mut stream = read.stream;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| PageError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("reading the pack archive failed: {e}")))?;
+        // A read cut by the storage: it is unavailable, as when the read could not start.
+        let chunk = chunk.map_err(|e| crate::storage::StoreBlobError::from(registry_core::blob::BlobError::Backend(e.to_string())))?;
         if (archive.len() + chunk.len()) as u64 > limits.max_archive_bytes {
             return Err(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "The pack's archive is larger than this registry reads."));
         }

@@ -10,6 +10,7 @@ use registry_core::{Digest, Reference, ReferenceError, RepoName};
 use super::error::{ErrorCode, OciError, OciResult};
 use super::request::base_url;
 use super::{Req, content_headers};
+use crate::AppState;
 
 /// The reference of a `PUT`: one that could never name a manifest is refused (the grammar).
 fn parse_reference(reference: &str) -> OciResult<Reference> {
@@ -88,21 +89,45 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
     }
     let content_type = req.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = axum::body::to_bytes(body, MAX_MANIFEST_SIZE).await.map_err(|_| too_large())?;
+    let Stored { digest, subject } = store(&req.state, &name, &reference, &body, content_type.as_deref()).await?;
+    let mut response = StatusCode::CREATED.into_response();
+    content_headers(&mut response, &digest, Some(0), None);
+    let location = format!("{}/v2/{name}/manifests/{digest}", base_url(&req.state, &req.headers));
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii URL"));
+    if let Some(subject) = subject {
+        headers.insert("oci-subject", HeaderValue::from_str(&subject.to_string()).expect("digest is ascii"));
+    }
+    Ok(response)
+}
+
+/// A manifest stored by [`store`]: its digest and the subject it refers to, if any.
+pub struct Stored {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// Stores a manifest as a push does — the one code path of a manifest `PUT` and of an import
+/// from another registry: the digest checked against a digest reference, the manifest parsed,
+/// the pack it carries read (limits, name, version tag, signature policy), a signature referrer
+/// checked against the namespace's keys, then one store transaction (references, quotas, tag).
+/// `body` is kept byte for byte, so its digest is the source's.
+pub async fn store(state: &AppState, name: &RepoName, reference: &Reference, body: &[u8], content_type: Option<&str>) -> OciResult<Stored> {
     // By digest: checked in that digest's algorithm, and stored under it.
-    let digest = match &reference {
-        Reference::Digest(d) => Digest::compute(d.algorithm(), &body),
-        Reference::Tag(_) => Digest::of(&body),
+    let digest = match reference {
+        Reference::Digest(d) => Digest::compute(d.algorithm(), body),
+        Reference::Tag(_) => Digest::of(body),
     };
-    let tag = match &reference {
+    let tag = match reference {
         Reference::Digest(d) if *d != digest => {
             return Err(OciError::new(ErrorCode::DigestInvalid, format!("manifest digest is {digest}, not {d}")));
         }
         Reference::Digest(_) => None,
         Reference::Tag(t) => Some(t.as_str()),
     };
-    let parsed = manifest::parse(&body, content_type.as_deref()).map_err(|e: ManifestError| OciError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
-    let pack = crate::packs::extract(&req.state, &name, tag, &digest, &parsed).await?.map(|(pack, _)| pack);
-    let signature_file = signature_of(&req, &parsed).await?;
+    let parsed = manifest::parse(body, content_type).map_err(|e: ManifestError| OciError::new(ErrorCode::ManifestInvalid, e.to_string()))?;
+    let pack = crate::packs::extract(state, name, tag, &digest, &parsed).await?.map(|(pack, _)| pack);
+    let signature_file = signature_of(state, &parsed).await?;
     let new = NewManifest {
         digest: digest.clone(),
         media_type: parsed.media_type,
@@ -112,23 +137,15 @@ pub async fn put(req: Req, body: Body, name: RepoName, reference: &str) -> OciRe
         references: parsed.references,
         pack,
     };
-    req.state.meta.put_manifest(&name, &new, tag).await?;
+    state.meta.put_manifest(name, &new, tag).await?;
     if let (Some((file, blob)), Some(subject)) = (signature_file, &parsed.subject) {
-        sign_pack(&req, &name, subject, &file, blob).await?;
+        sign_pack(state, name, subject, &file, blob).await?;
     }
-    let mut response = StatusCode::CREATED.into_response();
-    content_headers(&mut response, &digest, Some(0), None);
-    let location = format!("{}/v2/{name}/manifests/{digest}", base_url(&req.state, &req.headers));
-    let headers = response.headers_mut();
-    headers.insert(header::LOCATION, HeaderValue::from_str(&location).expect("ascii URL"));
-    if let Some(subject) = parsed.subject {
-        headers.insert("oci-subject", HeaderValue::from_str(&subject.to_string()).expect("digest is ascii"));
-    }
-    Ok(response)
+    Ok(Stored { digest, subject: parsed.subject })
 }
 
 /// The `.minisig` a signature referrer carries, parsed before anything is stored.
-async fn signature_of(req: &Req, parsed: &manifest::ParsedManifest) -> OciResult<Option<(bytes::Bytes, Digest)>> {
+async fn signature_of(state: &AppState, parsed: &manifest::ParsedManifest) -> OciResult<Option<(bytes::Bytes, Digest)>> {
     use crate::packs::signatures::{self, SIGNATURE_ARTIFACT, SIGNATURE_LAYER};
     if parsed.subject.is_none() || parsed.effective_artifact_type() != Some(SIGNATURE_ARTIFACT) {
         return Ok(None);
@@ -136,20 +153,20 @@ async fn signature_of(req: &Req, parsed: &manifest::ParsedManifest) -> OciResult
     let Some(layer) = parsed.layers.iter().find(|l| l.media_type == SIGNATURE_LAYER) else {
         return Err(OciError::new(ErrorCode::ManifestInvalid, "a signature artifact needs a minisign layer"));
     };
-    let file = signatures::read_blob(&req.state, &layer.digest, signatures::MAX_SIGNATURE as u64).await?;
+    let file = signatures::read_blob(state, &layer.digest, signatures::MAX_SIGNATURE as u64).await?;
     signatures::parse(&file).map_err(|m| OciError::new(ErrorCode::ManifestInvalid, m))?;
     Ok(Some((file, layer.digest.clone())))
 }
 
 /// Checks a signature just stored as a referrer against the pack it signs, if that pack is here.
-async fn sign_pack(req: &Req, name: &RepoName, subject: &Digest, file: &[u8], blob: Digest) -> OciResult<()> {
+async fn sign_pack(state: &AppState, name: &RepoName, subject: &Digest, file: &[u8], blob: Digest) -> OciResult<()> {
     use crate::packs::signatures;
-    let packs = req.state.meta.packs(Some(name.as_str())).await?;
+    let packs = state.meta.packs(Some(name.as_str())).await?;
     let Some(pack) = packs.iter().find(|p| p.manifest_digest == *subject) else { return Ok(()) };
     let sig = signatures::parse(file).map_err(|m| OciError::new(ErrorCode::ManifestInvalid, m))?;
-    let archive = signatures::read_blob(&req.state, &pack.pack.archive_digest, req.state.config.packs.max_archive_bytes).await?;
-    let signature = signatures::check(&req.state, name.namespace(), &sig, archive, blob).await?;
-    req.state.meta.set_pack_signature(name, &pack.pack.version, &signature).await?;
+    let archive = signatures::read_blob(state, &pack.pack.archive_digest, state.config.packs.max_archive_bytes).await?;
+    let signature = signatures::check(state, name.namespace(), &sig, archive, blob).await?;
+    state.meta.set_pack_signature(name, &pack.pack.version, &signature).await?;
     Ok(())
 }
 

@@ -19,7 +19,7 @@ pub mod access;
 mod blobs;
 pub mod error;
 mod listing;
-mod manifests;
+pub mod manifests;
 pub mod path;
 pub mod request;
 mod uploads;
