@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod blob;
 pub mod digest;
+pub mod jobs;
 pub mod manifest;
 pub mod name;
 pub mod pack;

@@ -349,7 +349,8 @@ impl Usage {
     }
 }
 
-/// Everything the server keeps in its database: OCI metadata and auth records, one backend.
-pub trait RegistryStore: MetadataStore + crate::auth::AuthStore {}
+/// Everything the server keeps in its database: OCI metadata, auth records and background
+/// work (import jobs, mirrors, leases), one backend.
+pub trait RegistryStore: MetadataStore + crate::auth::AuthStore + crate::jobs::JobStore {}
 
-impl<T: MetadataStore + crate::auth::AuthStore> RegistryStore for T {}
+impl<T: MetadataStore + crate::auth::AuthStore + crate::jobs::JobStore> RegistryStore for T {}

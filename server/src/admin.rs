@@ -188,7 +188,7 @@ impl Admin<'_> {
             || matches!(self.auth.mode(), registry_core::auth::Mode::Open { anonymous_write: true })
     }
 
-    fn require_registry_admin(&self) -> AdminResult<()> {
+    pub(crate) fn require_registry_admin(&self) -> AdminResult<()> {
         if self.is_registry_admin() {
             Ok(())
         } else {

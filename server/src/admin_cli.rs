@@ -31,6 +31,9 @@ pub enum AdminCommand {
     /// Namespace policies (JSON).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Namespaces that mirror a Helm repository: add, list, remove, sync.
+    #[command(subcommand)]
+    Mirror(crate::mirrors::cli::MirrorCommand),
     /// The audit log, newest first.
     Audit {
         #[arg(long)]
@@ -151,14 +154,19 @@ fn show(value: impl serde::Serialize) -> Result<(), AdminError> {
 
 /// Runs one admin command against the configured store.
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
-    let store = registry_store::open_store(&config.database_url).await?;
-    let auth = Auth::open(store, &config.auth, config.listen).await?;
     let who = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let caller = Caller {
         principal: Principal::User { name: format!("cli:{who}"), is_admin: true, scopes: registry_core::auth::Actions::ALL, token: None },
         claims: None,
         address: None,
     };
+    // Mirrors need the blob store too (a sync writes versions).
+    let command = match command {
+        AdminCommand::Mirror(c) => return crate::mirrors::cli::run(config, &caller, c).await,
+        other => other,
+    };
+    let store = registry_store::open_store(&config.database_url).await?;
+    let auth = Auth::open(store, &config.auth, config.listen).await?;
     let admin = Admin { auth: &auth, caller: &caller };
     execute(&admin, command).await.map_err(|e| match e {
         AdminError::Store(s) => anyhow::anyhow!("database error: {s}"),
@@ -220,6 +228,7 @@ async fn execute(admin: &Admin<'_>, command: AdminCommand) -> Result<(), AdminEr
                 show(admin.update_namespace(&namespace, None, Some(&policy)).await?.policy)
             }
         },
+        AdminCommand::Mirror(_) => unreachable!("run handles mirror commands"),
         AdminCommand::Audit { actor, action, limit } => {
             show(admin.audit_log(&AuditQuery { actor, action, before: None, limit }).await?)
         }

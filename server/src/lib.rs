@@ -10,6 +10,7 @@ pub mod health_probe;
 pub mod import;
 pub mod jobs;
 pub mod metrics;
+pub mod mirrors;
 pub mod packs;
 pub mod reindex;
 pub mod routes;

@@ -88,6 +88,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     tokio::spawn(crate::jobs::follow_changes_forever(state.clone()));
     tokio::spawn(crate::jobs::listen_for_changes_forever(state.clone()));
     tokio::spawn(crate::webhooks::deliver_forever(state.clone()));
+    tokio::spawn(crate::mirrors::sync::sync_forever(state.clone()));
     if state.config.gc.interval_secs > 0 {
         tokio::spawn(crate::gc::run_forever(state.clone()));
     }

@@ -7,6 +7,7 @@ use registry_core::auth::{
     ApiToken, AuditEntry, AuditQuery, AuthStore, Member, Namespace, NewAuditEntry, Role, SigningKey, User, Visibility, Webhook,
     WebhookDelivery,
 };
+use registry_core::jobs::{ImportJob, JobState, JobStore, Mirror, SyncOutcome};
 use registry_core::store::{
     BlobGuard, BlobLink, Change, ManifestRecord, MetadataStore, Millis, NewManifest, PackRecord, PackSignature, PackTag,
     RegistryStore, StoreError, StoreResult, UploadSession, Usage,
@@ -134,4 +135,19 @@ timed!(AuthStore {
     call fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()>;
     long fn audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>>;
     call fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
+});
+
+timed!(JobStore {
+    call fn create_import_job(&self, job: &ImportJob) -> StoreResult<()>;
+    call fn import_job(&self, namespace: &str, id: &str) -> StoreResult<Option<ImportJob>>;
+    call fn touch_import_job(&self, id: &str, at: Millis) -> StoreResult<()>;
+    call fn finish_import_job(&self, id: &str, state: JobState, summary: Option<&str>, error: Option<&str>, at: Millis) -> StoreResult<()>;
+    call fn put_mirror(&self, mirror: &Mirror) -> StoreResult<()>;
+    call fn mirror(&self, namespace: &str) -> StoreResult<Option<Mirror>>;
+    call fn mirrors(&self) -> StoreResult<Vec<Mirror>>;
+    call fn delete_mirror(&self, namespace: &str) -> StoreResult<bool>;
+    call fn record_sync(&self, namespace: &str, outcome: &SyncOutcome, next_sync_at: Millis) -> StoreResult<()>;
+    call fn sync_mirror_now(&self, namespace: &str, at: Millis) -> StoreResult<bool>;
+    call fn claim_lease(&self, name: &str, owner: &str, now: Millis, until: Millis) -> StoreResult<bool>;
+    call fn release_lease(&self, name: &str, owner: &str) -> StoreResult<()>;
 });

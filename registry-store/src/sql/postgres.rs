@@ -82,3 +82,4 @@ include!("queries.rs");
 include!("pack_queries.rs");
 include!("gc_queries.rs");
 include!("auth_queries.rs");
+include!("job_queries.rs");

@@ -67,7 +67,17 @@ pub enum Denial {
     Forbidden,
     /// 404: the caller may not know the repository exists.
     NotFound,
+    /// The namespace mirrors `source`: only its sync writes into it.
+    Mirror { namespace: String, source: String },
     Store(StoreError),
+}
+
+impl Denial {
+    /// The message of a [`Denial::Mirror`], the same in every API.
+    #[must_use]
+    pub fn mirror_message(namespace: &str, source: &str) -> String {
+        format!("namespace {namespace} is a mirror of {source}: pushes are refused")
+    }
 }
 
 impl From<StoreError> for Denial {
@@ -336,6 +346,11 @@ impl Auth {
             None => perms.actions,
         };
         if granted.contains(needed) {
+            if needed != Action::Pull
+                && let Some(mirror) = self.store.mirror(repo.namespace()).await?
+            {
+                return Err(Denial::Mirror { namespace: repo.namespace().to_owned(), source: mirror.source_url });
+            }
             Ok(perms)
         } else if caller.principal == Principal::Anonymous {
             Err(Denial::Challenge { insufficient_scope: false })

@@ -6,9 +6,11 @@
 //! where it stopped. `source.rs` lists and fetches what a source holds, `summary.rs` reports.
 
 mod helm;
+pub mod job;
 mod oci;
 mod oci_copy;
 mod source;
+mod spec;
 mod storage;
 mod summary;
 
@@ -22,6 +24,7 @@ use registry_core::auth::{Actions, Outcome, Principal};
 
 pub use oci::{OciSource, OciSpec};
 pub use source::{Candidate, Fetched, Source};
+pub use spec::{ImportRequest, SourceSpec};
 pub use summary::{Item, Summary};
 
 use crate::AppState;

@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{id}", delete(revoke_token))
         .route("/audit", get(audit))
+        .merge(super::imports::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API endpoint") })
 }
 
@@ -49,7 +50,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self { status, code, message: message.into(), retry_after: None }
     }
 }
@@ -104,17 +105,17 @@ impl From<AuthError> for ApiError {
     }
 }
 
-type ApiResult<T = Response> = Result<T, ApiError>;
+pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 /// The authenticated caller of an admin request. With users configured, anonymous callers
 /// get the Basic challenge.
 pub struct ApiCaller {
-    state: AppState,
-    caller: Caller,
+    pub(crate) state: AppState,
+    pub(crate) caller: Caller,
 }
 
 impl ApiCaller {
-    fn admin(&self) -> Admin<'_> {
+    pub(crate) fn admin(&self) -> Admin<'_> {
         Admin { auth: &self.state.auth, caller: &self.caller }
     }
 }
@@ -137,7 +138,7 @@ impl FromRequestParts<AppState> for ApiCaller {
 }
 
 /// A JSON body, refused in the API's own error format (size, syntax, unknown fields).
-pub struct ApiJson<T>(T);
+pub struct ApiJson<T>(pub T);
 
 impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
@@ -166,7 +167,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Api
 }
 
 #[allow(clippy::unnecessary_wraps)] // handlers end in `ok(...)` the way they end in `?`
-fn ok<T: serde::Serialize>(value: T) -> ApiResult {
+pub(crate) fn ok<T: serde::Serialize>(value: T) -> ApiResult {
     Ok(Json(value).into_response())
 }
 
@@ -176,7 +177,7 @@ fn created<T: serde::Serialize>(value: T) -> ApiResult {
 }
 
 #[allow(clippy::unnecessary_wraps)]
-fn no_content() -> ApiResult {
+pub(crate) fn no_content() -> ApiResult {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -40,6 +40,7 @@ fn denied(caller: &Caller, denial: Denial) -> RepoError {
     match denial {
         Denial::Store(e) => e.into(),
         Denial::NotFound => error(StatusCode::NOT_FOUND, "repository not found"),
+        Denial::Mirror { namespace, source } => error(StatusCode::FORBIDDEN, Denial::mirror_message(&namespace, &source)),
         _ if caller.principal == Principal::Anonymous => error(StatusCode::UNAUTHORIZED, "authentication required"),
         Denial::Challenge { .. } => error(StatusCode::UNAUTHORIZED, "authentication required"),
         Denial::Forbidden => error(StatusCode::FORBIDDEN, "not allowed in this namespace"),

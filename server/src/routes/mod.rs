@@ -12,6 +12,7 @@ use crate::AppState;
 
 pub mod admin;
 mod health;
+mod imports;
 mod chartmuseum;
 pub(crate) mod helm;
 pub(crate) mod search;

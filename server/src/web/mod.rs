@@ -182,6 +182,27 @@ struct NamespacePage {
     namespace: String,
     repo_url: String,
     hits: Vec<Card>,
+    mirror: Option<MirrorLine>,
+}
+
+/// A mirror namespace's source and last sync, as its page shows them.
+struct MirrorLine {
+    source: String,
+    /// `never`, or the time of the last sync (UTC).
+    last_sync: String,
+    /// `succeeded`, `failed` or `pending`.
+    outcome: String,
+    message: String,
+}
+
+impl MirrorLine {
+    fn of(m: registry_core::jobs::Mirror) -> Self {
+        let last_sync = m.last_sync_at.and_then(|at| u64::try_from(at).ok()).map_or_else(
+            || "never".to_owned(),
+            |ms| humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)).to_string(),
+        );
+        Self { source: m.source_url, last_sync, outcome: m.last_outcome.unwrap_or_else(|| "pending".into()), message: m.last_message.unwrap_or_default() }
+    }
 }
 
 #[derive(Template)]
@@ -470,11 +491,12 @@ async fn namespace(State(state): State<AppState>, headers: HeaderMap, ClientAddr
     request.sort = Sort::Name;
     request.limit = 1000;
     let results = state.index.search(state.meta.as_ref(), request).await?;
-    if results.hits.is_empty() && !state.index.namespaces(state.meta.as_ref()).await?.contains(&namespace) {
+    let mirror = state.auth.store().mirror(&namespace).await?.map(MirrorLine::of);
+    if results.hits.is_empty() && mirror.is_none() && !state.index.namespaces(state.meta.as_ref()).await?.contains(&namespace) {
         return Err(PageError::not_found());
     }
     let base = crate::routes::oci::request::base_url(&state, &headers);
-    let page = NamespacePage { layout: Layout::new(""), repo_url: format!("{base}/{namespace}"), namespace, hits: results.hits.iter().map(Card::from).collect() };
+    let page = NamespacePage { layout: Layout::new(""), repo_url: format!("{base}/{namespace}"), namespace, hits: results.hits.iter().map(Card::from).collect(), mirror };
     Ok(html(StatusCode::OK, &page))
 }
 

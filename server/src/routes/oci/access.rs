@@ -82,6 +82,7 @@ pub fn denial(state: &AppState, headers: &HeaderMap, repo: &RepoName, action: Ac
             e
         }
         Denial::Forbidden => OciError::new(ErrorCode::Denied, format!("{action} is not allowed in {repo}")),
+        Denial::Mirror { namespace, source } => OciError::new(ErrorCode::Denied, Denial::mirror_message(&namespace, &source)),
         // Not even the name the caller sent: the body must not confirm it.
         Denial::NotFound => OciError::new(ErrorCode::NameUnknown, "repository name not known to registry"),
         Denial::Store(e) => e.into(),
