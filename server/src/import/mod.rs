@@ -4,6 +4,8 @@
 //! digest are skipped, with another digest reported as conflicts (replaced with `--overwrite`);
 //! every version is stored in one transaction, so an interrupted import run again continues
 //! where it stopped. `source.rs` lists and fetches what a source holds, `summary.rs` reports.
+//! An OCI registry (`oci.rs`) is copied tag by tag instead (`oci_copy.rs`): manifests byte for
+//! byte through the manifest `PUT`'s code, skip and conflict by manifest digest.
 
 mod helm;
 pub mod job;
