@@ -30,7 +30,7 @@ fn mirror_from_row(row: MirrorRow) -> Mirror {
     Mirror { namespace, source, source_url, interval_secs: from_db(interval_secs), prune, next_sync_at, last_sync_at, last_outcome, last_message, last_summary, created_at }
 }
 
-async fn execute_write<'q>(store: &Store, query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>) -> StoreResult<u64> {
+async fn execute_write(store: &Store, query: sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments>) -> StoreResult<u64> {
     Ok(query.execute(&store.write).await.map_err(db_err)?.rows_affected())
 }
 

@@ -111,9 +111,10 @@ async fn finish(state: &AppState, id: &str, outcome: anyhow::Result<Summary>) {
         Err(e) => (JobState::Failed, None, Some(format!("{e:#}"))),
     };
     let summary_json = summary.map(|s| serde_json::to_string(s).expect("a summary serialises"));
-    match summary {
-        Some(s) => tracing::info!(job.id = id, "import job {id} {}: {}", job_state.as_str(), s.headline()),
-        None => tracing::warn!(job.id = id, "import job {id} failed: {}", error.as_deref().unwrap_or_default()),
+    if let Some(s) = summary {
+        tracing::info!(job.id = id, "import job {id} {}: {}", job_state.as_str(), s.headline());
+    } else {
+        tracing::warn!(job.id = id, "import job {id} failed: {}", error.as_deref().unwrap_or_default());
     }
     // The job must not stay "running" because one write failed: a few tries, then its
     // heartbeat lapses and it reads as interrupted.

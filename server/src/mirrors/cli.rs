@@ -65,7 +65,7 @@ pub async fn run(config: &crate::Config, caller: &Caller, command: MirrorCommand
             serde_json::from_str::<StoredSource>(&mirror.source)?;
             let owner = format!("cli-{}", uuid::Uuid::new_v4());
             // A server may be syncing: wait for it, a while.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
             loop {
                 let now = crate::auth::now_millis();
                 if store.claim_lease("mirrors", &owner, now, now + 60_000).await? {

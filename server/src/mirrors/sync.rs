@@ -32,7 +32,7 @@ fn options(stored: &StoredSource) -> ImportOptions {
         concurrency: 4,
         username: stored.username.clone(),
         ca_file: None,
-        timeout: Duration::from_secs(60),
+        timeout: Duration::from_mins(1),
     }
 }
 
