@@ -2,7 +2,9 @@
 //! (interval 1s) picks up a version added at the source on a later sync; pushes and deletes
 //! into it are refused in the OCI, `ChartMuseum` and import-job APIs; with the source stopped it
 //! keeps serving what it has (index, downloads, `helm pull`) and records the failure (API,
-//! namespace page, metrics); versions the source removed go only with `prune`.
+//! namespace page, metrics); versions the source removed go only with `prune`. A mirror of an
+//! OCI registry's namespace (CNCF distribution, charts pushed by helm) does the same, with the
+//! source's manifest digests.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sherpack_test_support::auth::{Cred, Tenants};
 use sherpack_test_support::fixtures::package_chart;
-use sherpack_test_support::peers::{StaticRepo, helm_repo_index};
+use sherpack_test_support::peers::{Distribution, StaticRepo, helm_repo_index};
 use sherpack_test_support::postgres::{PgDatabase, server_options};
 use sherpack_test_support::server::ServerOptions;
 use sherpack_test_support::tools::{self, helm_command, run_ok};
@@ -148,6 +150,49 @@ async fn mirrors(t: Tenants) {
     assert_eq!(status, 201, "{body}");
 }
 
+/// The digest a registry answers for `repo:reference`.
+async fn manifest_digest(base: &str, repo: &str, reference: &str) -> String {
+    let accept = "application/vnd.oci.image.manifest.v1+json";
+    let r = reqwest::Client::new().get(format!("{base}/v2/{repo}/manifests/{reference}")).header("accept", accept).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{repo}:{reference} at {base}");
+    sherpack_test_support::oci::digest(&r.bytes().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_of_an_oci_namespace() {
+    let t = Tenants::start(ServerOptions::default()).await;
+    let home = tempfile::tempdir().unwrap();
+    let helm = tools::helm();
+    let archives = package_chart(&helm, home.path(), &["0.1.0", "0.2.0"]);
+    let source = Distribution::start();
+    let push = |archive: &std::path::Path| run_ok(helm_command(&helm, home.path()).arg("push").arg(archive).args([&format!("oci://{}/charts", source.host), "--plain-http"]));
+    push(&archives[0]);
+    let admin = Cred::admin();
+    t.api.expect(&admin, Method::POST, "/api/v1/namespaces", Some(json!({ "name": "omirror", "visibility": "public" })), 201).await;
+    let location = format!("{}/charts", source.host);
+    let body = json!({ "source": { "oci": { "location": location, "plain_http": true } }, "interval": "1s" });
+    let view = t.api.expect(&admin, Method::PUT, "/api/v1/namespaces/omirror/mirror", Some(body), 200).await;
+    assert_eq!(view["source"]["oci"]["location"], location, "{view}");
+    listed_until(&t, "omirror", &["0.1.0"]).await;
+
+    // A chart pushed at the source comes in on a later sync, under the source's digest.
+    push(&archives[1]);
+    listed_until(&t, "omirror", &["0.1.0", "0.2.0"]).await;
+    for version in ["0.1.0", "0.2.0"] {
+        assert_eq!(manifest_digest(&t.api.base, "omirror/mychart", version).await, manifest_digest(&source.url, "charts/mychart", version).await);
+    }
+    let (status, body) = send(&t, Method::PUT, "/v2/omirror/mychart/manifests/9.9.9", b"{}".to_vec()).await;
+    assert_eq!((status, body["errors"][0]["code"].as_str()), (403, Some("DENIED")), "{body}");
+
+    // The source stops: the failure is recorded, and the mirror still serves both versions.
+    drop(source);
+    mirror_until(&t, "omirror", "a failed sync", |m| m["last_outcome"] == "failed").await;
+    assert!(metric(&t, "sherpack_mirror_sync_failures_total", "omirror").await > 0);
+    let download = t.api.http.get(format!("{}/omirror/charts/mychart-0.2.0.tgz", t.api.base)).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), std::fs::read(&archives[1]).unwrap().as_slice());
+}
+
 fn sherpack_now() -> i64 {
     i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap()
 }
@@ -190,9 +235,15 @@ fn admin_mirror_commands() {
     assert_eq!(code, Some(0), "{err}");
     let added: Value = serde_json::from_str(&out).unwrap();
     assert_eq!((added["source"]["helm_repo"].as_str(), added["interval_secs"].as_u64()), (Some(source.url.as_str()), Some(3600)));
-    let (code, _, err) = admin(&["mirror", "add", "cli", "not a url"]);
+    let (code, _, err) = admin(&["mirror", "add", "cli", "https://"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("not a URL"), "{err}");
+    let (code, _, err) = admin(&["mirror", "add", "cli", "oci://"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("is not <host[:port]>/<namespace>"), "{err}");
+    let (code, _, err) = admin(&["mirror", "add", "cli", &source.url, "--plain-http"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("are for an oci:// source"), "{err}");
 
     // With an interval of an hour, 1.1.0 comes in only when synced by hand.
     source.publish(&archives[1..]);

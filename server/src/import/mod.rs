@@ -26,7 +26,7 @@ use registry_core::auth::{Actions, Outcome, Principal};
 
 pub use oci::{OciSource, OciSpec};
 pub use source::{Candidate, Fetched, Source};
-pub use spec::{ImportRequest, SourceSpec};
+pub use spec::{ImportRequest, OciLocation, SourceSpec};
 pub use summary::{Item, Summary};
 
 use crate::AppState;

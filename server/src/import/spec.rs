@@ -1,20 +1,35 @@
 //! An import described as data: where it reads from ([`SourceSpec`]) and with which options
 //! ([`ImportRequest`]), as the admin API receives it, the store keeps it (without the password)
-//! and a mirror syncs with it. An OCI source is one more `SourceSpec` variant.
+//! and a mirror syncs with it.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ImportOptions, Source, helm::HelmSource, storage::StorageSource};
+use super::{ImportOptions, OciSource, OciSpec, Source, helm::HelmSource, storage::StorageSource};
 
-/// Where versions come from: `{"helm_repo": "https://…"}` or
-/// `{"chartmuseum_storage": "/dir" | "s3://bucket/prefix"}`.
+/// Where versions come from: `{"helm_repo": "https://…"}`,
+/// `{"chartmuseum_storage": "/dir" | "s3://bucket/prefix"}` or
+/// `{"oci": {"location": "host[:port]/namespace", "repositories": […], "plain_http": false}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum SourceSpec {
     HelmRepo(String),
     ChartmuseumStorage(String),
+    Oci(OciLocation),
+}
+
+/// An OCI registry's namespace as a source (`--from-oci`, `--repositories`, `--plain-http`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OciLocation {
+    /// `host[:port]/namespace`, an `oci://` prefix allowed.
+    pub location: String,
+    /// Repositories under the namespace; empty: every one the registry's `_catalog` lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    #[serde(default)]
+    pub plain_http: bool,
 }
 
 impl SourceSpec {
@@ -23,6 +38,7 @@ impl SourceSpec {
     pub fn url(&self) -> &str {
         match self {
             Self::HelmRepo(u) | Self::ChartmuseumStorage(u) => u,
+            Self::Oci(o) => &o.location,
         }
     }
 
@@ -37,6 +53,20 @@ impl SourceSpec {
         Ok(match self {
             Self::HelmRepo(url) => Source::Helm(HelmSource::new(url, options, password)?),
             Self::ChartmuseumStorage(location) => Source::Storage(StorageSource::new(location, s3, false)?),
+            Self::Oci(oci) => {
+                let (host, namespace) = OciSpec::location(&oci.location)?;
+                let credentials = options.username.clone().map(|u| (u, password.unwrap_or_default()));
+                let spec = OciSpec {
+                    host,
+                    namespace,
+                    repositories: oci.repositories.clone(),
+                    plain_http: oci.plain_http,
+                    credentials,
+                    ca_file: options.ca_file.clone(),
+                    timeout: options.timeout,
+                };
+                Source::Oci(OciSource::new(spec)?)
+            }
         })
     }
 }
@@ -92,7 +122,7 @@ impl ImportRequest {
             return Err("a password needs a username".into());
         }
         if self.username.is_some() && self.source.is_server_side() {
-            return Err("username and password are for a Helm repository source".into());
+            return Err("username and password are for a Helm repository or OCI registry source".into());
         }
         Ok(ImportOptions {
             charts: self.charts.clone(),
@@ -129,5 +159,9 @@ mod tests {
         assert!(bad(r#"{"source":{"helm_repo":"x"},"versions":"not a range"}"#).contains("versions"));
         assert!(bad(r#"{"source":{"helm_repo":"x"},"password":"p"}"#).contains("username"));
         assert!(bad(r#"{"source":{"chartmuseum_storage":"/d"},"username":"u"}"#).contains("Helm repository"));
+        let oci = request(r#"{"source":{"oci":{"location":"127.0.0.1:5000/team","plain_http":true}},"username":"u","password":"p"}"#).unwrap();
+        assert_eq!(oci.source.url(), "127.0.0.1:5000/team");
+        assert!(oci.options().is_ok());
+        assert!(request(r#"{"source":{"oci":{"location":"h/n","tls":false}}}"#).is_err(), "unknown OCI source fields are refused");
     }
 }

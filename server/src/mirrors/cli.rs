@@ -8,16 +8,24 @@ use registry_core::jobs::JobState;
 use super::{MirrorRequest, MirrorView, StoredSource};
 use crate::admin::{Admin, AdminError};
 use crate::auth::Caller;
-use crate::import::SourceSpec;
+use crate::import::{OciLocation, SourceSpec};
 
 #[derive(Debug, Subcommand)]
 pub enum MirrorCommand {
-    /// Makes a namespace a mirror of a Helm repository (or changes its settings); the password
-    /// of `--username` is read from standard input.
+    /// Makes a namespace a mirror of a Helm repository or an OCI registry's namespace (or changes
+    /// its settings); the password of `--username` is read from standard input.
     Add {
         namespace: String,
-        /// The Helm repository (its `index.yaml` is read).
+        /// A Helm repository (`https://…`, its `index.yaml` is read), an OCI registry's namespace
+        /// (`oci://host[:port]/namespace`) or `ChartMuseum`'s storage (a directory or `s3://…`).
         source: String,
+        /// With an `oci://` source: these repositories under its namespace (comma-separated),
+        /// for a registry whose `_catalog` is not offered.
+        #[arg(long, value_delimiter = ',')]
+        repositories: Vec<String>,
+        /// With an `oci://` source: talk plain HTTP to it.
+        #[arg(long)]
+        plain_http: bool,
         /// Between syncs, e.g. `1h`, `15m`.
         #[arg(long, default_value = "1h")]
         interval: String,
@@ -34,6 +42,16 @@ pub enum MirrorCommand {
     Sync { namespace: String },
 }
 
+/// The source an address names: `oci://…` an OCI namespace, `http(s)://…` a Helm repository,
+/// anything else `ChartMuseum`'s storage.
+fn source_spec(source: String, repositories: Vec<String>, plain_http: bool) -> anyhow::Result<SourceSpec> {
+    if source.starts_with("oci://") {
+        return Ok(SourceSpec::Oci(OciLocation { location: source, repositories, plain_http }));
+    }
+    anyhow::ensure!(repositories.is_empty() && !plain_http, "--repositories and --plain-http are for an oci:// source");
+    Ok(if source.starts_with("http://") || source.starts_with("https://") { SourceSpec::HelmRepo(source) } else { SourceSpec::ChartmuseumStorage(source) })
+}
+
 fn show(value: impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
@@ -47,12 +65,13 @@ pub async fn run(config: &crate::Config, caller: &Caller, command: MirrorCommand
         other => anyhow::anyhow!("{other}"),
     };
     match command {
-        MirrorCommand::Add { namespace, source, interval, prune, username } => {
+        MirrorCommand::Add { namespace, source, repositories, plain_http, interval, prune, username } => {
             let password = match &username {
                 Some(_) => Some(crate::admin_cli::read_password()?),
                 None => None,
             };
-            let request = MirrorRequest { source: SourceSpec::HelmRepo(source), interval, prune, username, password };
+            let source = source_spec(source, repositories, plain_http)?;
+            let request = MirrorRequest { source, interval, prune, username, password };
             show(super::put(&state, &admin, &namespace, request).await.map_err(shown)?)
         }
         MirrorCommand::List => show(super::list(&state, &admin).await.map_err(shown)?),

@@ -134,18 +134,23 @@ pub async fn sync_one(state: &AppState, mirror: &Mirror) -> SyncOutcome {
     }
 }
 
+/// A version as compared for pruning: without a leading `v`, and `+` for the `_` of an OCI tag.
+fn same_version(version: &str) -> String {
+    version.trim_start_matches('v').replace('_', "+")
+}
+
 /// Removes the versions of `namespace` its source did not list in `summary` (the source's
 /// whole listing: imported, skipped, in conflict or failed). Returns how many went.
 async fn prune(state: &AppState, namespace: &str, summary: &Summary) -> anyhow::Result<u64> {
     let listed: HashSet<(String, String)> = [&summary.imported, &summary.skipped, &summary.conflicts, &summary.failed]
         .into_iter()
         .flatten()
-        .map(|i| (format!("{namespace}/{}", i.name), i.version.trim_start_matches('v').to_owned()))
+        .map(|i| (format!("{namespace}/{}", i.name), same_version(&i.version)))
         .collect();
     let here: HashSet<(String, String)> = state.meta.pack_tags(namespace, None).await?.into_iter().map(|t| (t.repository, t.version)).collect();
     let mut removed = 0;
     for (repository, version) in here {
-        if listed.contains(&(repository.clone(), version.trim_start_matches('v').to_owned())) {
+        if listed.contains(&(repository.clone(), same_version(&version))) {
             continue;
         }
         let repo: RepoName = repository.parse()?;
