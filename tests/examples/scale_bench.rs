@@ -43,7 +43,7 @@ fn seconds() -> u64 {
 }
 
 fn server_options(url: &str, data: &std::path::Path) -> ServerOptions {
-    ServerOptions {
+    let mut options = ServerOptions {
         args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info,sherpack_registry::packs::index=info".into()],
         env: vec![
             ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url.to_owned()),
@@ -51,7 +51,12 @@ fn server_options(url: &str, data: &std::path::Path) -> ServerOptions {
             ("SHERPACK_REGISTRY_SEARCH__INDEX_DIR".to_owned(), data.join("search").display().to_string()),
         ],
         cwd: Some(data.to_owned()),
+    };
+    // glibc's allocator settings, to compare how much memory it keeps (the table says when set).
+    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+        options.env.push(("GLIBC_TUNABLES".to_owned(), tunables));
     }
+    options
 }
 
 fn search_url(base: &str, query: &str) -> reqwest::Url {
@@ -388,6 +393,9 @@ async fn main() {
     println!("Every figure from one run on this machine; server times come from the `Server-Timing` header; load points {} s.", seconds());
     if std::env::var_os("HEAVY_LOCK").is_some() {
         println!("Measured phases held the machine's heavy-work lock; generation (and the GC blobs' seeding) ran outside it, beside other work.");
+    }
+    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+        println!("The servers ran with `GLIBC_TUNABLES={tunables}`.");
     }
     println!();
     let sizes: Vec<String> = columns.iter().map(|c| format!("{} versions", c.size)).collect();
