@@ -374,7 +374,7 @@ async fn gc_on_s3(count: usize) -> (usize, f64, usize) {
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<usize> = std::env::var("SCALE_SIZES").unwrap_or_else(|_| "10000,100000".to_owned()).split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let sizes: Vec<usize> = std::env::var("SCALE_SIZES").unwrap_or_else(|_| "10000,100000".to_owned()).split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
     // Generation alone, into a database kept for looking at a server by hand.
     if let Ok(url) = std::env::var("SCALE_GENERATE_INTO") {
         let generated = scale::generate(&url, sizes[0]).await;
@@ -401,7 +401,7 @@ async fn main() {
     let sizes: Vec<String> = columns.iter().map(|c| format!("{} versions", c.size)).collect();
     println!("| measure | {} |", sizes.join(" | "));
     println!("|---|{}", "---|".repeat(columns.len()));
-    for (row, (label, _)) in columns[0].cells.iter().enumerate() {
+    for (row, (label, _)) in columns.first().map_or(&[][..], |c| &c.cells[..]).iter().enumerate() {
         let cells: Vec<&str> = columns.iter().map(|c| c.cells[row].1.as_str()).collect();
         println!("| {label} | {} |", cells.join(" | "));
     }
