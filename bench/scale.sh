@@ -6,11 +6,15 @@
 # collection of GC_BLOBS unreferenced blobs on S3 (moto) with pushes going on. Needs
 # SHERPACK_TEST_POSTGRES_URL and SHERPACK_TEST_S3_ENDPOINT (scripts/test.sh sets them up).
 # Databases and data directories are removed afterwards. Saves the table under bench/results/.
+# On a shared machine, HEAVY_LOCK names a lock file (flock) that builds and every measured
+# phase hold; generation runs outside it, beside other work, and the table says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sherpack-registry/target}"
-cargo build --release -q -p sherpack-registry
-cargo build --release -q -p sherpack-test-support --example scale_bench
+locked=()
+if [ -n "${HEAVY_LOCK:-}" ]; then locked=(flock "$HEAVY_LOCK"); fi
+"${locked[@]}" cargo build --release -q -p sherpack-registry
+"${locked[@]}" cargo build --release -q -p sherpack-test-support --example scale_bench
 out="bench/results/scale-$(date -u +%Y%m%d-%H%M%S).md"
 {
   echo "# Scale benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, Postgres + filesystem storage"

@@ -8,7 +8,8 @@
 //! namespace's gzip index; search p99 at c=16 for `bench/search.sh`'s query mix; `_catalog`,
 //! tag list, home and pack page server time at c=1. Then garbage collection of `GC_BLOBS`
 //! (default 100,000) unreferenced blobs on S3 (moto) with pushes going on. Prints one Markdown
-//! table, a column per size. Run through `bench/scale.sh`.
+//! table, a column per size. Run through `bench/scale.sh`. With `SCALE_GENERATE_INTO=<url>`,
+//! only generates the first size into that database and keeps it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,8 +21,21 @@ use sherpack_test_support::corpus::{self, MULTI_WORD, ONE_WORD, PREFIX, TYPO};
 use sherpack_test_support::fixtures::{push_like_upstream_sherpack, sherpack_archive};
 use sherpack_test_support::oci::Oci;
 use sherpack_test_support::postgres::PgDatabase;
-use sherpack_test_support::scale::{self, CHARTS_PER_NAMESPACE, SMALL_NAMESPACE, VERSIONS_PER_CHART};
+use sherpack_test_support::scale::{self, CHARTS_PER_NAMESPACE, SMALL_CHART, SMALL_NAMESPACE, VERSIONS_PER_CHART};
 use sherpack_test_support::server::{ServerOptions, ServerProcess};
+
+/// The machine's lock for heavy work (`HEAVY_LOCK`, a file builds and benchmarks hold with
+/// flock), held while measuring so nothing else heavy runs then; generation runs outside it.
+async fn heavy_lock() -> Option<std::fs::File> {
+    let path = std::env::var_os("HEAVY_LOCK")?;
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).expect("opening HEAVY_LOCK");
+        file.lock().expect("locking HEAVY_LOCK");
+        file
+    })
+    .await
+    .ok()
+}
 
 /// Seconds per load point.
 fn seconds() -> u64 {
@@ -29,7 +43,7 @@ fn seconds() -> u64 {
 }
 
 fn server_options(url: &str, data: &std::path::Path) -> ServerOptions {
-    ServerOptions {
+    let mut options = ServerOptions {
         args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info,sherpack_registry::packs::index=info".into()],
         env: vec![
             ("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), url.to_owned()),
@@ -37,7 +51,12 @@ fn server_options(url: &str, data: &std::path::Path) -> ServerOptions {
             ("SHERPACK_REGISTRY_SEARCH__INDEX_DIR".to_owned(), data.join("search").display().to_string()),
         ],
         cwd: Some(data.to_owned()),
+    };
+    // glibc's allocator settings, to compare how much memory it keeps (the table says when set).
+    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+        options.env.push(("GLIBC_TUNABLES".to_owned(), tunables));
     }
+    options
 }
 
 fn search_url(base: &str, query: &str) -> reqwest::Url {
@@ -66,7 +85,7 @@ async fn start_ready(options: ServerOptions, http: &reqwest::Client) -> (f64, Se
     let base = server.url.clone();
     loop {
         let index = http.get(format!("{base}/{SMALL_NAMESPACE}/index.yaml")).send().await.unwrap();
-        if index.status() == 200 && first_hit(http, &base, "lonely-chart").await.is_some() {
+        if index.status() == 200 && first_hit(http, &base, SMALL_CHART).await.is_some() {
             break;
         }
         assert!(started.elapsed() < Duration::from_mins(30), "the server never got ready: {}", server.logs());
@@ -95,7 +114,7 @@ async fn every_view(http: &reqwest::Client, base: &str, charts: usize) {
             get(format!("{base}/{ns}/{file}"), false).await;
         }
         get(format!("{base}/-/ns/{ns}"), false).await;
-        let repo = if ns == SMALL_NAMESPACE { format!("{SMALL_NAMESPACE}/lonely-chart") } else { scale::repository(n * CHARTS_PER_NAMESPACE) };
+        let repo = if ns == SMALL_NAMESPACE { format!("{SMALL_NAMESPACE}/{SMALL_CHART}") } else { scale::repository(n * CHARTS_PER_NAMESPACE) };
         get(format!("{base}/v2/{repo}/tags/list"), false).await;
         get(format!("{base}/-/packs/{repo}"), false).await;
     }
@@ -177,8 +196,10 @@ struct Column {
     cells: Vec<(&'static str, String)>,
 }
 
+/// Server time p99 (p50); where the route sends no `Server-Timing`, the client's, marked: it
+/// includes the server's, so it bounds it from above.
 fn server_ms(l: &Load) -> String {
-    l.server_ms.map_or_else(|| "n/a".to_owned(), |(p50, p99)| format!("{p99:.2} ({p50:.2})"))
+    l.server_ms.map_or_else(|| format!("{:.2} ({:.2}) client", l.p99_ms, l.p50_ms), |(p50, p99)| format!("{p99:.2} ({p50:.2})"))
 }
 
 fn median_max(v: &[f64]) -> String {
@@ -196,6 +217,7 @@ async fn one_size(size: usize) -> Column {
         .fetch_one(&mut <sqlx::PgConnection as sqlx::Connection>::connect(&db.url).await.unwrap())
         .await
         .unwrap();
+    let lock = heavy_lock().await;
 
     // From scratch: the database only.
     let (cold_s, mut server) = start_ready(server_options(&db.url, data.path()), &http).await;
@@ -224,6 +246,7 @@ async fn one_size(size: usize) -> Column {
     let peak_rss = rss_mib(server.pid(), "VmHWM:");
     drop(server);
     let state_bytes = du(data.path()) - du(&data.path().join("blobs"));
+    drop(lock);
     db.drop_now().await;
 
     #[allow(clippy::cast_precision_loss)]
@@ -318,7 +341,9 @@ async fn gc_on_s3(count: usize) -> (usize, f64, usize) {
     let mut env = sherpack_test_support::s3::server_env();
     env.push(("SHERPACK_REGISTRY_DATABASE_URL".to_owned(), db.url.clone()));
     env.push(("SHERPACK_REGISTRY_STORAGE_URL".to_owned(), format!("s3://{bucket}")));
-    let server = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn".into()], env: env.clone(), cwd: None });
+    let lock = heavy_lock().await;
+    // `serve=info`: the harness waits for the line saying where it listens.
+    let server = ServerProcess::start(ServerOptions { args: vec!["--log-level".into(), "warn,sherpack_registry::serve=info".into()], env: env.clone(), cwd: None });
     let base = server.url.clone();
     let pushing = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let pusher = {
@@ -339,6 +364,7 @@ async fn gc_on_s3(count: usize) -> (usize, f64, usize) {
     let output = tokio::task::spawn_blocking(move || gc.output().unwrap()).await.unwrap();
     pushing.store(false, Ordering::Relaxed);
     let pushes_made = pusher.await.unwrap();
+    drop(lock);
     assert!(output.status.success(), "gc failed: {}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     drop(server);
@@ -348,7 +374,13 @@ async fn gc_on_s3(count: usize) -> (usize, f64, usize) {
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<usize> = std::env::var("SCALE_SIZES").unwrap_or_else(|_| "10000,100000".to_owned()).split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let sizes: Vec<usize> = std::env::var("SCALE_SIZES").unwrap_or_else(|_| "10000,100000".to_owned()).split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().parse().unwrap()).collect();
+    // Generation alone, into a database kept for looking at a server by hand.
+    if let Ok(url) = std::env::var("SCALE_GENERATE_INTO") {
+        let generated = scale::generate(&url, sizes[0]).await;
+        eprintln!("scale: {} versions generated into {url} in {:.0} s", generated.versions, generated.seconds);
+        return;
+    }
     let mut columns = Vec::new();
     for size in sizes {
         eprintln!("scale: {size} versions");
@@ -358,21 +390,29 @@ async fn main() {
         }
         columns.push(column);
     }
-    let gc_blobs = env_usize("GC_BLOBS", 100_000);
-    eprintln!("scale: garbage collection of {gc_blobs} blobs");
-    let (removed, gc_s, pushes) = if gc_blobs > 0 { gc_on_s3(gc_blobs).await } else { (0, f64::NAN, 0) };
-
     println!("Every figure from one run on this machine; server times come from the `Server-Timing` header; load points {} s.", seconds());
+    if std::env::var_os("HEAVY_LOCK").is_some() {
+        println!("Measured phases held the machine's heavy-work lock; generation (and the GC blobs' seeding) ran outside it, beside other work.");
+    }
+    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+        println!("The servers ran with `GLIBC_TUNABLES={tunables}`.");
+    }
     println!();
     let sizes: Vec<String> = columns.iter().map(|c| format!("{} versions", c.size)).collect();
     println!("| measure | {} |", sizes.join(" | "));
     println!("|---|{}", "---|".repeat(columns.len()));
-    for (row, (label, _)) in columns[0].cells.iter().enumerate() {
+    for (row, (label, _)) in columns.first().map_or(&[][..], |c| &c.cells[..]).iter().enumerate() {
         let cells: Vec<&str> = columns.iter().map(|c| c.cells[row].1.as_str()).collect();
         println!("| {label} | {} |", cells.join(" | "));
     }
     println!();
-    #[allow(clippy::cast_precision_loss)]
-    let rate = removed as f64 / gc_s;
-    println!("Garbage collection on S3 (moto): {removed} unreferenced blobs removed in {gc_s:.1} s ({rate:.0} blobs/s), {pushes} pushes made meanwhile.");
+    // The table first: garbage collection on moto takes long and should not cost it.
+    let gc_blobs = env_usize("GC_BLOBS", 100_000);
+    if gc_blobs > 0 {
+        eprintln!("scale: garbage collection of {gc_blobs} blobs");
+        let (removed, gc_s, pushes) = gc_on_s3(gc_blobs).await;
+        #[allow(clippy::cast_precision_loss)]
+        let rate = removed as f64 / gc_s;
+        println!("Garbage collection on S3 (moto): {removed} unreferenced blobs removed in {gc_s:.1} s ({rate:.0} blobs/s), {pushes} pushes made meanwhile.");
+    }
 }

@@ -338,6 +338,26 @@ impl Auth {
         Ok(permissions(self.mode(), principal, namespace, ns.as_ref(), role))
     }
 
+    /// The principal's permissions in each of `namespaces`, in order, from two queries however
+    /// many they are (the namespace records and the principal's memberships): what listings over
+    /// every namespace use, where a query per namespace grew each search with the registry.
+    pub async fn permissions_in(&self, principal: &Principal, namespaces: &[String]) -> Result<Vec<Permissions>, StoreError> {
+        let records: HashMap<String, registry_core::auth::Namespace> = self.store.list_namespaces().await?.into_iter().map(|n| (n.name.clone(), n)).collect();
+        let roles: HashMap<String, registry_core::auth::Role> = match principal.username() {
+            Some(user) => self.store.memberships(user).await?.into_iter().map(|m| (m.namespace, m.role)).collect(),
+            None => HashMap::new(),
+        };
+        Ok(namespaces
+            .iter()
+            .map(|name| {
+                let record = records.get(name);
+                // As `namespace_access`: a role counts only in a namespace that has a record.
+                let role = record.and_then(|_| roles.get(name).copied());
+                permissions(self.mode(), principal, name, record, role)
+            })
+            .collect())
+    }
+
     /// Decides whether `caller` may do `needed` in `repo`.
     pub async fn authorize(&self, caller: &Caller, repo: &RepoName, needed: Action) -> Result<Permissions, Denial> {
         let perms = self.permissions(&caller.principal, repo.namespace()).await?;

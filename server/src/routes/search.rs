@@ -38,13 +38,9 @@ pub fn routes() -> Router<AppState> {
 
 /// Namespaces holding packs that the caller may pull from.
 pub async fn readable_namespaces(state: &AppState, caller: &Caller) -> Result<Vec<String>, RepoError> {
-    let mut readable = Vec::new();
-    for namespace in state.index.namespaces(state.meta.as_ref()).await? {
-        if state.auth.permissions(&caller.principal, &namespace).await?.allows(Action::Pull) {
-            readable.push(namespace);
-        }
-    }
-    Ok(readable)
+    let namespaces = state.index.namespaces(state.meta.as_ref()).await?;
+    let permissions = state.auth.permissions_in(&caller.principal, &namespaces).await?;
+    Ok(namespaces.into_iter().zip(permissions).filter(|(_, p)| p.allows(Action::Pull)).map(|(n, _)| n).collect())
 }
 
 fn bad(message: impl Into<String>) -> RepoError {
