@@ -194,10 +194,15 @@ impl HelmRepo {
         crate::download::to_bytes(response, &url, &entry.digest, max).await
     }
 
-    /// A file published next to an entry's archive (`minisig`, `prov`), if there is one.
+    /// A file published next to an entry's archive (`minisig`, `prov`), if there is one. A 403
+    /// counts as none, as a 404 does: repositories served from an S3 or GCS bucket answer 403
+    /// for a key that does not exist.
     pub async fn companion(&self, entry: &IndexEntry, extension: &str, max: u64) -> Result<Option<bytes::Bytes>> {
         let url = format!("{}.{extension}", self.download_url(entry)?);
-        let response = self.get(&url).await?;
+        let response = match self.get(&url).await {
+            Err(Error::Forbidden { .. }) => return Ok(None),
+            other => other?,
+        };
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }

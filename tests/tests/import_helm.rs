@@ -194,6 +194,16 @@ fn a_source_refusing_credentials_is_an_error_and_basic_auth_gets_in() {
     assert_eq!(counts(&right.summary), [2, 0, 0, 0], "{}", right.summary);
 }
 
+/// A repository served from a bucket: a file that is not there answers 403, not 404.
+#[test]
+fn companion_files_a_bucket_refuses_count_as_absent() {
+    let (server, source, _root) = bad_source("location ~ \\.(prov|minisig)$ { return 403; }", |_| {});
+    let target = Target { server: &server, env: vec![] };
+    let run = target.import(&["--namespace", "team", "--from-helm-repo", &source.url]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.summary);
+    assert_eq!(counts(&run.summary), [2, 0, 0, 0], "{}", run.summary);
+}
+
 #[test]
 fn an_index_that_does_not_parse_is_an_error() {
     let (server, source, _root) = bad_source("", |dir| std::fs::write(dir.join("index.yaml"), "apiVersion: v1\nentries: [not, a, map\n").unwrap());
