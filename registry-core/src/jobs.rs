@@ -104,6 +104,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn put_mirror(&self, mirror: &Mirror) -> StoreResult<()>;
     async fn mirror(&self, namespace: &str) -> StoreResult<Option<Mirror>>;
     async fn mirrors(&self) -> StoreResult<Vec<Mirror>>;
+    /// Whether a mirror's sync is due at `now` (the schedule's poll: no rows read).
+    async fn mirror_due(&self, now: Millis) -> StoreResult<bool>;
     async fn delete_mirror(&self, namespace: &str) -> StoreResult<bool>;
     /// Records a sync and when the next is due.
     async fn record_sync(&self, namespace: &str, outcome: &SyncOutcome, next_sync_at: Millis) -> StoreResult<()>;

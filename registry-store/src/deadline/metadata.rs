@@ -145,6 +145,7 @@ timed!(JobStore {
     call fn put_mirror(&self, mirror: &Mirror) -> StoreResult<()>;
     call fn mirror(&self, namespace: &str) -> StoreResult<Option<Mirror>>;
     call fn mirrors(&self) -> StoreResult<Vec<Mirror>>;
+    call fn mirror_due(&self, now: Millis) -> StoreResult<bool>;
     call fn delete_mirror(&self, namespace: &str) -> StoreResult<bool>;
     call fn record_sync(&self, namespace: &str, outcome: &SyncOutcome, next_sync_at: Millis) -> StoreResult<()>;
     call fn sync_mirror_now(&self, namespace: &str, at: Millis) -> StoreResult<bool>;

@@ -115,6 +115,15 @@ impl JobStore for Store {
         Ok(rows.into_iter().map(mirror_from_row).collect())
     }
 
+    async fn mirror_due(&self, now: Millis) -> StoreResult<bool> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT namespace FROM mirrors WHERE next_sync_at <= $1 LIMIT 1")
+            .bind(now)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(row.is_some())
+    }
+
     async fn delete_mirror(&self, namespace: &str) -> StoreResult<bool> {
         Ok(execute_write(self, sqlx::query("DELETE FROM mirrors WHERE namespace = $1").bind(namespace)).await? > 0)
     }

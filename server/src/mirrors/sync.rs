@@ -57,7 +57,7 @@ pub async fn sync_forever(state: AppState) {
 pub async fn sync_due(state: &AppState, owner: &str) -> Result<usize, registry_core::store::StoreError> {
     let store = state.auth.store();
     let due = |m: &Mirror| m.next_sync_at <= now_millis();
-    if !store.mirrors().await?.iter().any(due) {
+    if !store.mirror_due(now_millis()).await? {
         return Ok(0);
     }
     let now = now_millis();
