@@ -14,6 +14,26 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// The URL of the database `name` on the tests' Postgres server.
+#[must_use]
+pub fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
+    format!("{base}/{name}")
+}
+
+/// Runs one statement on the server's administrative database.
+pub async fn admin_sql(statement: &str) {
+    let admin = admin_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("Postgres is required for this test and {admin} does not answer: {e}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
 pub struct PgDatabase {
     pub url: String,
     name: String,
@@ -21,33 +41,26 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub async fn create() -> Self {
-        let admin = admin_url();
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("Postgres is required for this test and {admin} does not answer: {e}")
-            });
+        Self::create_with("").await
+    }
+
+    /// A fresh database holding a copy of the database `template` (which no session may be
+    /// connected to), copied file by file.
+    pub async fn copy_of(template: &str) -> Self {
+        Self::create_with(&format!(" TEMPLATE {template} STRATEGY FILE_COPY")).await
+    }
+
+    async fn create_with(options: &str) -> Self {
         let name = format!("sherpack_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
+        admin_sql(&format!("CREATE DATABASE {name}{options}")).await;
         Self {
-            url: format!("{base}/{name}"),
+            url: database_url(&name),
             name,
         }
     }
 
     pub async fn drop_now(self) {
-        let mut conn = sqlx::PgConnection::connect(&admin_url()).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut conn)
-        .await
-        .unwrap();
+        admin_sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
     }
 
     /// Runs `test` with the database's URL, then drops the database whatever happened.

@@ -9,9 +9,9 @@
 //! then the name with a typo; then packs the words match outside their README before those
 //! only their README names; deprecated packs after current ones, then relevance, then recency.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
@@ -19,7 +19,7 @@ use tantivy::columnar::StrColumn;
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, TextFieldIndexing, TextOptions, Value as _};
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
-use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, SegmentReader, Term, doc};
+use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, Searcher, SegmentReader, Term, doc};
 
 use super::index::Entry;
 
@@ -117,6 +117,9 @@ pub struct SearchIndex {
     fields: Fields,
     dir: Option<std::path::PathBuf>,
     store_id: String,
+    /// The namespaces the documents of a searcher generation belong to (by generation id),
+    /// read once per generation from its term dictionaries: what a namespace filter leaves out.
+    held: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
 }
 
 /// One search result: the latest version of a pack.
@@ -310,7 +313,7 @@ impl SearchIndex {
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| format!("opening the search index reader: {e}"))?;
-        Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned() }, seq))
+        Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned(), held: Mutex::new(None) }, seq))
     }
 
     /// Adds a pack's latest version: what identifies it (name, version, namespace, flags, time)
@@ -468,6 +471,45 @@ impl SearchIndex {
         any_of(values.iter().map(|v| boxed(TermQuery::new(Term::from_field_text(field, v), IndexRecordOption::Basic))).collect())
     }
 
+    /// The namespaces `searcher`'s documents belong to (a namespace whose documents were all
+    /// deleted may still be named until its segment is merged).
+    fn namespaces_held(&self, searcher: &Searcher) -> tantivy::Result<Arc<BTreeSet<String>>> {
+        let generation = searcher.generation().generation_id();
+        if let Some((of, held)) = &*self.held.lock().expect("not poisoned")
+            && *of == generation
+        {
+            return Ok(Arc::clone(held));
+        }
+        let mut held = BTreeSet::new();
+        for segment in searcher.segment_readers() {
+            let inverted = segment.inverted_index(self.fields.namespace)?;
+            let mut terms = inverted.terms().stream()?;
+            while terms.advance() {
+                held.insert(String::from_utf8_lossy(terms.key()).into_owned());
+            }
+        }
+        let held = Arc::new(held);
+        *self.held.lock().expect("not poisoned") = Some((generation, Arc::clone(&held)));
+        Ok(held)
+    }
+
+    /// What keeps a search to `namespaces` (not empty): nothing when they are every namespace
+    /// `searcher` holds, else the shorter of "one of these" and "none of the others". A filter
+    /// naming hundreds of namespaces would visit every document of each on every search, so a
+    /// search's cost would grow with the registry rather than with what it finds.
+    fn namespace_filter(&self, searcher: &Searcher, namespaces: &[String]) -> tantivy::Result<Option<Box<dyn Query>>> {
+        let held = self.namespaces_held(searcher)?;
+        let wanted: HashSet<&str> = namespaces.iter().map(String::as_str).collect();
+        let others: Vec<String> = held.iter().filter(|n| !wanted.contains(String::as_str(n))).cloned().collect();
+        Ok(if others.is_empty() {
+            None
+        } else if others.len() < wanted.len() {
+            Some(boxed(BooleanQuery::new(vec![(Occur::Must, boxed(AllQuery)), (Occur::MustNot, Self::one_of(self.fields.namespace, &others))])))
+        } else {
+            Some(Self::one_of(self.fields.namespace, namespaces))
+        })
+    }
+
     /// The latest versions matching a request, one page of them ranked, how many match, and
     /// the facet counts when asked.
     pub fn search(&self, request: &Request) -> tantivy::Result<Results> {
@@ -477,8 +519,8 @@ impl SearchIndex {
         let f = &self.fields;
         let parts = parse(&request.query);
         // Words and readable namespaces: what the facets count.
-        let base = vec![self.text_query(&parts, true), Self::one_of(f.namespace, &request.namespaces)];
         let searcher = self.reader.searcher();
+        let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, true)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
         if let Some(deprecated) = request.deprecated {
@@ -576,7 +618,8 @@ impl SearchIndex {
                 }
             })
             .collect();
-        musts.push(Self::one_of(f.namespace, namespaces));
+        let searcher = self.reader.searcher();
+        musts.extend(self.namespace_filter(&searcher, namespaces)?);
         let typed = prefix.trim().to_lowercase();
         let starts = Term::from_field_text(f.name_exact, &typed);
         let tiers = [
@@ -594,7 +637,6 @@ impl SearchIndex {
                 (tier, std::cmp::Reverse(lengths.as_ref().map_or(0, |c| c.get_val(doc))), updated.as_ref().map_or(0, |c| c.get_val(doc)))
             }
         });
-        let searcher = self.reader.searcher();
         let top = searcher.search(&query, &ranked)?;
         top.into_iter().map(|(_, address)| Ok(self.hit(&searcher.doc(address)?))).collect()
     }
@@ -711,7 +753,55 @@ impl SegmentCollector for SegmentFacets {
 
 #[cfg(test)]
 mod tests {
-    use super::{Part, parse};
+    use super::{Entry, Part, Request, SearchIndex, parse};
+
+    fn entry(namespace: &str, name: &str) -> (Entry, Option<String>) {
+        let meta = serde_json::from_value(serde_json::json!({"kind": "helm", "name": name, "version": "1.0.0", "api_version": "v2", "description": "a web server"})).unwrap();
+        let entry = Entry {
+            repository: format!("{namespace}/{name}"),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            version: "1.0.0".to_owned(),
+            semver: semver::Version::new(1, 0, 0),
+            archive_digest: registry_core::Digest::of(name.as_bytes()),
+            archive_size: 1,
+            created_at: 1,
+            meta,
+            signature: None,
+        };
+        (entry, None)
+    }
+
+    fn found(index: &SearchIndex, query: &str, namespaces: &[&str]) -> Vec<String> {
+        let namespaces: Vec<String> = namespaces.iter().map(|&n| n.to_owned()).collect();
+        let mut hits: Vec<String> = index.search(&Request::new(query, namespaces.clone())).unwrap().hits.into_iter().map(|h| h.repository).collect();
+        hits.sort();
+        let mut suggested: Vec<String> = index.suggest("web", &namespaces, 20).unwrap().into_iter().map(|h| h.repository).collect();
+        suggested.sort();
+        assert_eq!(hits, suggested, "search and completion keep to the same namespaces");
+        hits
+    }
+
+    #[test]
+    fn searches_keep_to_the_namespaces_given_however_the_filter_is_made() {
+        let (index, _) = SearchIndex::open(None, "test").unwrap();
+        let add = |entries: &[(&str, &str)], seq| {
+            let repositories: Vec<_> = entries.iter().map(|&(ns, name)| (format!("{ns}/{name}"), vec![entry(ns, name)])).collect();
+            index.apply(&repositories, false, Some(seq)).unwrap();
+        };
+        add(&[("a", "web-a"), ("b", "web-b"), ("c", "web-c")], 1);
+        // Every namespace (no filter), all but one (filtered by the one left out), one (by it).
+        assert_eq!(found(&index, "web", &["a", "b", "c"]), ["a/web-a", "b/web-b", "c/web-c"]);
+        assert_eq!(found(&index, "web", &["a", "c"]), ["a/web-a", "c/web-c"]);
+        assert_eq!(found(&index, "web", &["b"]), ["b/web-b"]);
+        assert_eq!(found(&index, "", &["a", "b"]), ["a/web-a", "b/web-b"]);
+        // A namespace that appears later is left out by the lists made before it existed.
+        add(&[("d", "web-d")], 2);
+        assert_eq!(found(&index, "web", &["a", "b", "c"]), ["a/web-a", "b/web-b", "c/web-c"]);
+        assert_eq!(found(&index, "web", &["a", "b", "c", "d"]), ["a/web-a", "b/web-b", "c/web-c", "d/web-d"]);
+        // A namespace the caller may read that holds nothing (yet) changes nothing.
+        assert_eq!(found(&index, "web", &["a", "b", "c", "d", "e"]), ["a/web-a", "b/web-b", "c/web-c", "d/web-d"]);
+    }
 
     #[test]
     fn queries_become_lowercase_words_and_phrases() {

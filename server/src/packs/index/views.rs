@@ -85,16 +85,16 @@ const GLOBAL_VIEWS_KEPT: usize = 8;
 struct Fragment {
     /// `  <name>:\n  - ...` (indented under `entries:`).
     yaml: Arc<Chunk>,
-    /// `"<name>":[...]`
+    /// `,"<name>":[...]`: the separator is part of the chunk, so that each chunk of a document
+    /// appears in it once. The first chart of a document goes without it, in a chunk made
+    /// when the document is (one per document, not one more per chart).
     json: Arc<Chunk>,
-    /// `,"<name>":[...]`, for every chart but the first: the separator is part of the chunk,
-    /// so that each chunk of a document appears in it once.
-    json_after_comma: std::sync::OnceLock<Arc<Chunk>>,
 }
 
 impl Fragment {
-    fn json_after_comma(&self) -> Arc<Chunk> {
-        Arc::clone(self.json_after_comma.get_or_init(|| Chunk::new([&b","[..], &self.json.text()].concat())))
+    /// The JSON part of the first chart of a document: without the separator.
+    fn first_json(&self) -> Arc<Chunk> {
+        Chunk::new(self.json.text().slice(1..))
     }
 }
 
@@ -120,7 +120,9 @@ fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fr
     let one = Value::Object(one);
     let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
     let json = serde_json::to_string(&one).expect("an index serialises");
-    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json[1..json.len() - 1].to_owned()), json_after_comma: std::sync::OnceLock::new() })
+    // `{"<name>":[...]}` → `,"<name>":[...]`
+    let json = format!(",{}", &json[1..json.len() - 1]);
+    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json) })
 }
 
 /// Notes the chart names a repository's versions carry, under each the repository.
@@ -136,8 +138,7 @@ fn add_names<'r>(by_name: &mut BTreeMap<&'r str, Vec<&'r String>>, repository: &
 impl Views {
     /// Bytes the kept fragments hold (their text, deflated, and their deflate forms).
     pub(super) fn held_bytes(&self) -> usize {
-        let fragment = |f: &Fragment| f.yaml.held_bytes() + f.json.held_bytes() + f.json_after_comma.get().map_or(0, |c| c.held_bytes());
-        self.fragments.values().flat_map(HashMap::values).map(|f| fragment(f)).sum()
+        self.fragments.values().flat_map(HashMap::values).map(|f| f.yaml.held_bytes() + f.json.held_bytes()).sum()
     }
 
     /// The rendered index of the view named `key`, if it is current.
@@ -182,8 +183,14 @@ impl Views {
                 }
             }
         }
-        // Repositories inflated for the fragments rendered now, each once.
+        // Repositories inflated for the fragments rendered now, each once and only until its
+        // last chart name is rendered: holding every repository of a registry-wide view
+        // inflated at once would take memory in proportion to the whole registry.
         let mut inflated: HashMap<&String, Vec<Entry>> = HashMap::new();
+        let mut names_left: HashMap<&String, usize> = HashMap::new();
+        for &repository in by_name.values().flatten() {
+            *names_left.entry(repository).or_default() += 1;
+        }
         let head: &'static [u8] = if by_name.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
         let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
         let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
@@ -209,8 +216,15 @@ impl Views {
                 self.fragments.entry(name.to_owned()).or_default().insert(key.to_owned(), Arc::clone(&fragment));
                 fragment
             };
+            for repository in versions {
+                let left = names_left.get_mut(&repository).expect("counted above");
+                *left -= 1;
+                if *left == 0 {
+                    inflated.remove(&repository);
+                }
+            }
             yaml.push(Arc::clone(&fragment.yaml));
-            json.push(if i == 0 { Arc::clone(&fragment.json) } else { fragment.json_after_comma() });
+            json.push(if i == 0 { fragment.first_json() } else { Arc::clone(&fragment.json) });
         }
         if matches!(view, View::Global(_)) {
             self.keep_global_view(key);
