@@ -138,8 +138,9 @@ pub enum ChangeKind {
     /// repository is empty.
     Reindex,
     /// A credential stopped being what it was (a token revoked, a user's password or admin
-    /// flag changed, a user removed): servers forget the credentials they verified before it.
-    /// Its repository is empty.
+    /// flag changed, a user removed), or what permissions are read from did (a namespace's
+    /// record, a membership): servers forget the credentials they verified and the namespace
+    /// records and memberships they read before it. Its repository is empty.
     Credentials,
 }
 

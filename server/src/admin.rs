@@ -333,6 +333,7 @@ impl Admin<'_> {
         if !self.auth.store().create_namespace(&ns).await? {
             return Err(AdminError::Conflict(format!("namespace {name} already exists")));
         }
+        self.auth.forget_verified();
         self.audit("namespace.create", name, visibility.as_str()).await;
         Ok(ns.into())
     }
@@ -341,6 +342,7 @@ impl Admin<'_> {
         self.namespace_admin(name).await?;
         let policy_json = policy.map(|p| serde_json::to_string(p).expect("a policy serialises"));
         self.auth.store().update_namespace(name, visibility, policy_json.as_deref()).await?;
+        self.auth.forget_verified();
         if let Some(v) = visibility {
             self.audit("namespace.visibility", name, v.as_str()).await;
         }
@@ -355,6 +357,7 @@ impl Admin<'_> {
         if !self.auth.store().delete_namespace(name).await? {
             return Err(AdminError::NotFound(format!("namespace {name} does not exist")));
         }
+        self.auth.forget_verified();
         self.audit("namespace.delete", name, "").await;
         Ok(())
     }
@@ -370,6 +373,7 @@ impl Admin<'_> {
             return Err(AdminError::NotFound(format!("user {user} does not exist")));
         }
         self.auth.store().set_member(&Member { namespace: namespace.to_owned(), username: user.to_owned(), role }).await?;
+        self.auth.forget_verified();
         self.audit("member.set", &format!("{namespace}/{user}"), role.as_str()).await;
         Ok(MemberView { user: user.to_owned(), role })
     }
@@ -379,6 +383,7 @@ impl Admin<'_> {
         if !self.auth.store().remove_member(namespace, user).await? {
             return Err(AdminError::NotFound(format!("{user} is not a member of {namespace}")));
         }
+        self.auth.forget_verified();
         self.audit("member.remove", &format!("{namespace}/{user}"), "").await;
         Ok(())
     }

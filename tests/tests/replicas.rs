@@ -203,3 +203,59 @@ async fn credential_changes_reach_every_replica_within_the_bound() {
     })
     .await;
 }
+
+/// Two servers on one Postgres, each having answered searches (and kept the namespace records
+/// and memberships they read): a namespace made public, and a member removed, through one are
+/// in the searches of both once the bound has passed since the change's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn namespace_and_membership_changes_reach_every_replicas_search_within_the_bound() {
+    use reqwest::Method;
+    use serde_json::json;
+    use sherpack_test_support::auth::{Api, Cred, admin_env};
+    use sherpack_test_support::fixtures::push_like_upstream_sherpack;
+    PgDatabase::with(|url| async move {
+        let blobs = tempfile::tempdir().unwrap();
+        let options = || {
+            let mut o = sherpack_test_support::postgres::server_options(url.clone(), blobs.path());
+            o.env.extend(admin_env());
+            ServerProcess::start(o)
+        };
+        let replicas = [options(), options()];
+        let api = Api::new(&replicas[0].url);
+        let admin = Cred::admin();
+        api.expect(&admin, Method::POST, "/api/v1/namespaces", Some(json!({ "name": "team", "visibility": "private" })), 201).await;
+        api.expect(&admin, Method::POST, "/api/v1/users", Some(json!({ "name": "bob", "password": "bobs-password" })), 201).await;
+        api.expect(&admin, Method::PUT, "/api/v1/namespaces/team/members/bob", Some(json!({ "role": "reader" })), 200).await;
+        let (user, password) = sherpack_test_support::auth::ADMIN;
+        let pusher = Oci::with_basic(&replicas[0].url, user, password);
+        push_like_upstream_sherpack(&pusher, "team/lighthouse", "1.0.0", &sherpack_archive("lighthouse", "1.0.0", 64)).await;
+
+        // What each replica's search finds of the pack, anonymously and as bob.
+        let found = |base: String, bob: bool| async move {
+            let mut request = reqwest::Client::new().get(format!("{base}/api/v1/packages/search?ts_query_web=lighthouse"));
+            if bob {
+                request = request.basic_auth("bob", Some("bobs-password"));
+            }
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["packages"].as_array().unwrap().len()
+        };
+        let everywhere = |bob: bool| futures::future::join_all(replicas.iter().map(|r| found(r.url.clone(), bob)));
+        eventually("bob finds the pack on both replicas", || async { everywhere(true).await == [1, 1] }).await;
+        for _ in 0..3 {
+            assert_eq!(everywhere(false).await, [0, 0], "a private namespace is not searched anonymously");
+            assert_eq!(everywhere(true).await, [1, 1], "its reader finds it");
+        }
+
+        // Made public through replica 1, bob removed through replica 0.
+        Api::new(&replicas[1].url).expect(&admin, Method::PATCH, "/api/v1/namespaces/team", Some(json!({ "visibility": "public" })), 200).await;
+        tokio::time::sleep(REVOCATION_BOUND).await;
+        assert_eq!(everywhere(false).await, [1, 1], "a namespace made public is searched anonymously on both");
+        api.expect(&admin, Method::PATCH, "/api/v1/namespaces/team", Some(json!({ "visibility": "private" })), 200).await;
+        api.expect(&admin, Method::DELETE, "/api/v1/namespaces/team/members/bob", None, 204).await;
+        tokio::time::sleep(REVOCATION_BOUND).await;
+        assert_eq!(everywhere(false).await, [0, 0], "private again on both");
+        assert_eq!(everywhere(true).await, [0, 0], "a removed member no longer finds it on either");
+        drop(replicas);
+    })
+    .await;
+}

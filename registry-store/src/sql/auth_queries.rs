@@ -79,8 +79,9 @@ fn inserted(result: Result<<Db as sqlx::Database>::QueryResult, sqlx::Error>) ->
     }
 }
 
-/// Ends a transaction that changed (`changed`) a credential: a `Credentials` change goes with
-/// it, so every server forgets what it verified before; returns `changed`.
+/// Ends a transaction that changed (`changed`) a credential, or what a caller's permissions are
+/// read from (a namespace's record, a membership): a `Credentials` change goes with it, so every
+/// server forgets what it verified and read of them before; returns `changed`.
 async fn credentials_changed(mut tx: Tx, changed: bool) -> StoreResult<bool> {
     if changed {
         record_change(&mut tx, ChangeKind::Credentials, "", None, None, now_millis()).await?;
@@ -148,15 +149,17 @@ impl AuthStore for Store {
     }
 
     async fn create_namespace(&self, ns: &Namespace) -> StoreResult<bool> {
-        inserted(
+        let mut tx = begin_write(&self.write).await?;
+        let created = inserted(
             sqlx::query("INSERT INTO namespaces (name, visibility, policy, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(&ns.name)
                 .bind(ns.visibility.as_str())
                 .bind(&ns.policy)
                 .bind(ns.created_at)
-                .execute(&self.write)
+                .execute(&mut *tx)
                 .await,
-        )
+        )?;
+        credentials_changed(tx, created).await
     }
 
     async fn namespace(&self, name: &str) -> StoreResult<Option<Namespace>> {
@@ -276,27 +279,29 @@ impl AuthStore for Store {
     }
 
     async fn update_namespace(&self, name: &str, visibility: Option<Visibility>, policy: Option<&str>) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.write).await?;
         let updated = sqlx::query(
             "UPDATE namespaces SET visibility = COALESCE($2, visibility), policy = COALESCE($3, policy) WHERE name = $1",
         )
         .bind(name)
         .bind(visibility.map(Visibility::as_str))
         .bind(policy)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?
         .rows_affected();
-        Ok(updated > 0)
+        credentials_changed(tx, updated > 0).await
     }
 
     async fn delete_namespace(&self, name: &str) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.write).await?;
         let removed = sqlx::query("DELETE FROM namespaces WHERE name = $1")
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
-        Ok(removed > 0)
+        credentials_changed(tx, removed > 0).await
     }
 
     async fn namespace_access(&self, namespace: &str, user: Option<&str>) -> StoreResult<(Option<Namespace>, Option<Role>)> {
@@ -318,6 +323,7 @@ impl AuthStore for Store {
     }
 
     async fn set_member(&self, member: &Member) -> StoreResult<()> {
+        let mut tx = begin_write(&self.write).await?;
         sqlx::query(
             "INSERT INTO namespace_members (namespace, username, role) VALUES ($1, $2, $3)
              ON CONFLICT (namespace, username) DO UPDATE SET role = excluded.role",
@@ -325,21 +331,22 @@ impl AuthStore for Store {
         .bind(&member.namespace)
         .bind(&member.username)
         .bind(member.role.as_str())
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await
         .map_err(db_err)?;
-        Ok(())
+        credentials_changed(tx, true).await.map(drop)
     }
 
     async fn remove_member(&self, namespace: &str, username: &str) -> StoreResult<bool> {
+        let mut tx = begin_write(&self.write).await?;
         let removed = sqlx::query("DELETE FROM namespace_members WHERE namespace = $1 AND username = $2")
             .bind(namespace)
             .bind(username)
-            .execute(&self.write)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?
             .rows_affected();
-        Ok(removed > 0)
+        credentials_changed(tx, removed > 0).await
     }
 
     async fn members(&self, namespace: &str) -> StoreResult<Vec<Member>> {

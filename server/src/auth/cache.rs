@@ -10,10 +10,10 @@
 //! replica for every request that arrives after T + `bound`.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use registry_core::auth::Principal;
+use registry_core::auth::{Namespace, Principal, Role};
 use registry_core::store::{ChangeKind, MetadataStore, Millis, StoreError};
 
 /// Entries kept at most; past it the cache starts over (only valid credentials get in).
@@ -41,8 +41,23 @@ pub struct CredentialCache {
     ttl: Duration,
     bound: Duration,
     entries: Mutex<HashMap<String, Entry>>,
+    /// Every namespace's record, as read, under the same rules as credentials: searches and
+    /// listings read them all on every request.
+    namespaces: Mutex<Option<Kept<NamespaceRecords>>>,
+    /// A user's roles by namespace, by user.
+    memberships: Mutex<HashMap<String, Kept<Roles>>>,
     follow: Mutex<Follow>,
     wake: tokio::sync::Notify,
+}
+
+pub type NamespaceRecords = Arc<HashMap<String, Namespace>>;
+pub type Roles = Arc<HashMap<String, Role>>;
+
+/// Something read from the store, with the stamp taken before it was read.
+struct Kept<T> {
+    value: T,
+    at: Instant,
+    stamp: i64,
 }
 
 /// Taken before a credential is checked in the store; `None` when the cache cannot be
@@ -54,7 +69,7 @@ impl CredentialCache {
     /// Entries live `ttl` (zero: nothing is cached); `bound` is the revocation bound.
     #[must_use]
     pub fn new(ttl: Duration, bound: Duration) -> Self {
-        Self { ttl, bound, entries: Mutex::default(), follow: Mutex::default(), wake: tokio::sync::Notify::new() }
+        Self { ttl, bound, entries: Mutex::default(), namespaces: Mutex::default(), memberships: Mutex::default(), follow: Mutex::default(), wake: tokio::sync::Notify::new() }
     }
 
     /// `(void_before, seq)` when the last read of the change sequence is recent enough.
@@ -95,6 +110,41 @@ impl CredentialCache {
     /// Forgets every entry (after a change made through this server).
     pub fn clear(&self) {
         self.entries.lock().expect("not poisoned").clear();
+        self.namespaces.lock().expect("not poisoned").take();
+        self.memberships.lock().expect("not poisoned").clear();
+    }
+
+    /// Whether something read with `stamp` still stands.
+    fn stands<T>(&self, kept: &Kept<T>) -> bool {
+        self.trusted().is_some_and(|(void_before, _)| kept.stamp >= void_before && kept.at.elapsed() < self.ttl)
+    }
+
+    /// Every namespace's record, if read lately enough and still standing.
+    pub fn namespaces(&self) -> Option<NamespaceRecords> {
+        let kept = self.namespaces.lock().expect("not poisoned");
+        kept.as_ref().filter(|k| self.stands(k)).map(|k| Arc::clone(&k.value))
+    }
+
+    /// Remembers every namespace's record, read after `stamp` was taken.
+    pub fn keep_namespaces(&self, records: NamespaceRecords, stamp: Stamp) {
+        let Stamp(Some(stamp)) = stamp else { return };
+        *self.namespaces.lock().expect("not poisoned") = Some(Kept { value: records, at: Instant::now(), stamp });
+    }
+
+    /// A user's roles, if read lately enough and still standing.
+    pub fn memberships(&self, user: &str) -> Option<Roles> {
+        let kept = self.memberships.lock().expect("not poisoned");
+        kept.get(user).filter(|k| self.stands(k)).map(|k| Arc::clone(&k.value))
+    }
+
+    /// Remembers a user's roles, read after `stamp` was taken.
+    pub fn keep_memberships(&self, user: &str, roles: Roles, stamp: Stamp) {
+        let Stamp(Some(stamp)) = stamp else { return };
+        let mut kept = self.memberships.lock().expect("not poisoned");
+        if kept.len() >= MAX_ENTRIES {
+            kept.clear();
+        }
+        kept.insert(user.to_owned(), Kept { value: roles, at: Instant::now(), stamp });
     }
 
     /// Another process committed a change: read the sequence now.

@@ -193,8 +193,8 @@ impl Auth {
         Ok(())
     }
 
-    /// Forgets remembered credential checks: after a change made through this server (other
-    /// servers learn of it from the change sequence).
+    /// Forgets remembered credential checks, namespace records and memberships: after a change
+    /// made through this server (other servers learn of it from the change sequence).
     pub fn forget_verified(&self) {
         self.verified.clear();
     }
@@ -342,10 +342,10 @@ impl Auth {
     /// many they are (the namespace records and the principal's memberships): what listings over
     /// every namespace use, where a query per namespace grew each search with the registry.
     pub async fn permissions_in(&self, principal: &Principal, namespaces: &[String]) -> Result<Vec<Permissions>, StoreError> {
-        let records: HashMap<String, registry_core::auth::Namespace> = self.store.list_namespaces().await?.into_iter().map(|n| (n.name.clone(), n)).collect();
-        let roles: HashMap<String, registry_core::auth::Role> = match principal.username() {
-            Some(user) => self.store.memberships(user).await?.into_iter().map(|m| (m.namespace, m.role)).collect(),
-            None => HashMap::new(),
+        let records = self.namespace_records().await?;
+        let roles = match principal.username() {
+            Some(user) => self.roles_of(user).await?,
+            None => cache::Roles::default(),
         };
         Ok(namespaces
             .iter()
@@ -356,6 +356,29 @@ impl Auth {
                 permissions(self.mode(), principal, name, record, role)
             })
             .collect())
+    }
+
+    /// Every namespace's record: kept as the credential cache keeps what it verified (voided by
+    /// a `Credentials` change, trusted within the revocation bound), as every search reads them.
+    async fn namespace_records(&self) -> Result<cache::NamespaceRecords, StoreError> {
+        if let Some(records) = self.verified.namespaces() {
+            return Ok(records);
+        }
+        let stamp = self.verified.stamp();
+        let records: cache::NamespaceRecords = Arc::new(self.store.list_namespaces().await?.into_iter().map(|n| (n.name.clone(), n)).collect());
+        self.verified.keep_namespaces(Arc::clone(&records), stamp);
+        Ok(records)
+    }
+
+    /// A user's role in each namespace they are a member of, kept likewise.
+    async fn roles_of(&self, user: &str) -> Result<cache::Roles, StoreError> {
+        if let Some(roles) = self.verified.memberships(user) {
+            return Ok(roles);
+        }
+        let stamp = self.verified.stamp();
+        let roles: cache::Roles = Arc::new(self.store.memberships(user).await?.into_iter().map(|m| (m.namespace, m.role)).collect());
+        self.verified.keep_memberships(user, Arc::clone(&roles), stamp);
+        Ok(roles)
     }
 
     /// Decides whether `caller` may do `needed` in `repo`.

@@ -168,6 +168,7 @@ async fn ensure_namespace(state: &AppState, caller: &Caller, target: &str) {
             created_at: crate::auth::now_millis(),
         };
         if let Ok(true) = store.create_namespace(&ns).await {
+            state.auth.forget_verified();
             state.auth.audit_caller(caller, "namespace.create", namespace, Outcome::Ok, "created by first push").await;
         }
     }
