@@ -9,9 +9,12 @@
 //! stream stays valid; and a chunk's compressed form depends only on itself and its
 //! predecessor, so a change to one chunk recompresses it and the chunk after it, nothing else.
 //!
-//! A chunk's text is itself kept deflated (alone, fast level): a tenth of the memory, inflated
-//! when a plain document is served or the chunk is compressed again. The gzip trailer's CRC is
-//! the chunks' CRCs combined, so a document's gzip form never needs its whole text.
+//! A chunk's text is kept deflated (alone, fast level) only for as long as it may be needed:
+//! once a document's deflate forms are made, its chunks let their text go ([`Chunk::let_go`]),
+//! and the owner gives it back ([`Chunk::restore`], by rendering it again) before a chunk is
+//! compressed after another predecessor or serves as one's dictionary. A plain document is its
+//! gzip form inflated ([`inflated`]). The gzip trailer's CRC is the chunks' CRCs combined, so a
+//! document's gzip form never needs its whole text.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,13 +29,24 @@ const PACK_FROM: usize = 512;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+thread_local! {
+    /// Deflate and inflate states, reset between uses: a state holds a few hundred KiB, and
+    /// one made per chunk (hundreds of thousands per registry-wide index) left the allocator
+    /// holding that churn as resident memory long after the render.
+    static PACK: std::cell::RefCell<flate2::Compress> = std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
+    // Level 6: on an index of 100,000 versions, 5.4 MiB in 0.5 s, where level 1 gave 8.8 MiB
+    // in 0.3 s and levels 8 and 9 (zlib-rs) were slower for no more than 3 %.
+    static GZIP: std::cell::RefCell<flate2::Compress> = std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::default(), false));
+    static INFLATE: std::cell::RefCell<flate2::Decompress> = std::cell::RefCell::new(flate2::Decompress::new(false));
+}
+
 /// A piece of a document: its text (kept deflated, inflated when needed), the text's CRC, and
 /// its deflate form made on first need for the chunk that precedes it.
 pub struct Chunk {
     /// Unique for the life of the process: names this chunk's text, which never changes.
     id: u64,
-    /// The text, deflated alone when `packed`.
-    stored: Bytes,
+    /// The text, deflated alone when `packed`; `None` once let go.
+    stored: std::sync::Mutex<Option<Bytes>>,
     packed: bool,
     len: usize,
     crc: u32,
@@ -45,41 +59,80 @@ impl Chunk {
         let plain: Bytes = plain.into();
         let crc = crc32fast::hash(&plain);
         let len = plain.len();
-        let (stored, packed) = if len < PACK_FROM {
-            (plain, false)
-        } else {
-            let mut compress = flate2::Compress::new(flate2::Compression::fast(), false);
-            let mut out = Vec::with_capacity(len / 6 + 64);
-            deflate_into(&mut compress, &plain, &mut out, flate2::FlushCompress::Finish);
-            (Bytes::from(out), true)
-        };
-        Arc::new(Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), stored, packed, len, crc, deflated: std::sync::Mutex::new(None) })
+        let packed = len >= PACK_FROM;
+        let stored = if packed { pack(&plain) } else { plain };
+        Arc::new(Self { id: NEXT_ID.fetch_add(1, Ordering::Relaxed), stored: std::sync::Mutex::new(Some(stored)), packed, len, crc, deflated: std::sync::Mutex::new(None) })
     }
 
-    /// The text.
-    pub fn text(&self) -> Bytes {
+    /// The text, unless let go.
+    pub fn text(&self) -> Option<Bytes> {
+        let stored = self.stored.lock().expect("not poisoned").clone()?;
         if !self.packed {
-            return self.stored.clone();
+            return Some(stored);
         }
         let mut out = Vec::with_capacity(self.len);
-        let mut inflate = flate2::Decompress::new(false);
-        while out.len() < self.len {
-            let before = inflate.total_in();
-            let input = &self.stored[usize::try_from(before).expect("fits")..];
-            inflate.decompress_vec(input, &mut out, flate2::FlushDecompress::Finish).expect("a chunk this process deflated");
-            if inflate.total_in() == before && out.len() < self.len {
-                out.reserve(self.len - out.len());
+        INFLATE.with_borrow_mut(|inflate| {
+            inflate.reset(false);
+            while out.len() < self.len {
+                let before = inflate.total_in();
+                let input = &stored[usize::try_from(before).expect("fits")..];
+                inflate.decompress_vec(input, &mut out, flate2::FlushDecompress::Finish).expect("a chunk this process deflated");
+                if inflate.total_in() == before && out.len() < self.len {
+                    out.reserve(self.len - out.len());
+                }
             }
+        });
+        Some(Bytes::from(out))
+    }
+
+    /// Whether the text was let go.
+    pub fn text_let_go(&self) -> bool {
+        self.stored.lock().expect("not poisoned").is_none()
+    }
+
+    /// Lets the text go, if long enough to matter (short ones are kept: cheaper than
+    /// rendering them again).
+    pub fn let_go(&self) {
+        if self.packed {
+            self.stored.lock().expect("not poisoned").take();
         }
-        Bytes::from(out)
     }
 
-    /// Bytes of memory the chunk holds (its text, and its deflate form when made).
+    /// Gives back a text let go; false (and nothing changes) when `plain` is not that text.
+    pub fn restore(&self, plain: &[u8]) -> bool {
+        if plain.len() != self.len || crc32fast::hash(plain) != self.crc {
+            return false;
+        }
+        let mut stored = self.stored.lock().expect("not poisoned");
+        if stored.is_none() {
+            *stored = Some(if self.packed { pack(plain) } else { Bytes::copy_from_slice(plain) });
+        }
+        true
+    }
+
+    /// The predecessor this chunk's deflate form was made after (0: none), if made.
+    pub fn deflated_after_id(&self) -> Option<u64> {
+        self.deflated.lock().expect("not poisoned").as_ref().map(|(after, _)| *after)
+    }
+
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Length of the text.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes of memory the chunk holds (its text while kept, and its deflate form when made).
     pub fn held_bytes(&self) -> usize {
-        self.stored.len() + self.deflated.lock().map_or(0, |d| d.as_ref().map_or(0, |(_, b)| b.len()))
+        self.stored.lock().map_or(0, |s| s.as_ref().map_or(0, Bytes::len)) + self.deflated.lock().map_or(0, |d| d.as_ref().map_or(0, |(_, b)| b.len()))
     }
 
-    /// The deflate form of this chunk when it follows `previous` in a document.
+    /// The deflate form of this chunk when it follows `previous` in a document. Both texts
+    /// must be there unless that form was made before: the owner restores them first.
     fn deflated_after(&self, previous: Option<&Self>) -> Bytes {
         let key = previous.map_or(0, |p| p.id);
         let mut cached = self.deflated.lock().expect("not poisoned");
@@ -88,19 +141,30 @@ impl Chunk {
         {
             return bytes.clone();
         }
-        // Level 6: on an index of 100,000 versions, 5.4 MiB in 0.5 s, where level 1 gave
-        // 8.8 MiB in 0.3 s and levels 8 and 9 (zlib-rs) were slower for no more than 3 %.
-        let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
-        if let Some(previous) = previous.filter(|p| p.len > 0) {
-            let text = previous.text();
-            compress.set_dictionary(&text[text.len().saturating_sub(WINDOW)..]).expect("a dictionary before any input");
-        }
+        let dictionary = previous.filter(|p| p.len > 0).map(|p| p.text().expect("the predecessor's text is restored before compressing after it"));
+        let text = self.text().expect("a chunk's text is restored before it is compressed");
         let mut out = Vec::with_capacity(self.len / 4 + 64);
-        deflate_into(&mut compress, &self.text(), &mut out, flate2::FlushCompress::Full);
+        GZIP.with_borrow_mut(|compress| {
+            compress.reset();
+            if let Some(dictionary) = &dictionary {
+                compress.set_dictionary(&dictionary[dictionary.len().saturating_sub(WINDOW)..]).expect("a dictionary before any input");
+            }
+            deflate_into(compress, &text, &mut out, flate2::FlushCompress::Full);
+        });
         let bytes = Bytes::from(out);
         *cached = Some((key, bytes.clone()));
         bytes
     }
+}
+
+/// `plain` deflated alone, at the fast level.
+fn pack(plain: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(plain.len() / 6 + 64);
+    PACK.with_borrow_mut(|compress| {
+        compress.reset();
+        deflate_into(compress, plain, &mut out, flate2::FlushCompress::Finish);
+    });
+    Bytes::from(out)
 }
 
 fn deflate_into(compress: &mut flate2::Compress, mut input: &[u8], out: &mut Vec<u8>, flush: flate2::FlushCompress) {
@@ -142,6 +206,40 @@ pub fn gzip(chunks: &[Arc<Chunk>]) -> Vec<Bytes> {
     parts
 }
 
+/// The text of a document from the parts [`gzip`] made: each chunk's part inflated in turn
+/// (one stream across them, so each may refer back to the one before), one part of text per
+/// chunk, made as the body is sent rather than all at once.
+pub fn inflated(parts: Arc<Vec<Bytes>>) -> impl Iterator<Item = Bytes> + Send {
+    let mut inflate = flate2::Decompress::new(false);
+    // Header first, final block and trailer last: the chunks are in between.
+    let chunks = 1..parts.len().saturating_sub(1);
+    chunks.map(move |i| {
+        let input = &parts[i];
+        let mut out = Vec::with_capacity(input.len() * 8);
+        let start = inflate.total_in();
+        while usize::try_from(inflate.total_in() - start).expect("fits") < input.len() {
+            if out.capacity() - out.len() < 1024 {
+                out.reserve(out.capacity().max(4096));
+            }
+            let before = (inflate.total_in(), inflate.total_out());
+            inflate.decompress_vec(&input[usize::try_from(before.0 - start).expect("fits")..], &mut out, flate2::FlushDecompress::Sync).expect("a document this process deflated");
+            if (inflate.total_in(), inflate.total_out()) == before && out.capacity() > out.len() {
+                break;
+            }
+        }
+        // What a full flush left buffered comes out with more room.
+        loop {
+            out.reserve(4096);
+            let before = inflate.total_out();
+            inflate.decompress_vec(&[], &mut out, flate2::FlushDecompress::Sync).expect("a document this process deflated");
+            if inflate.total_out() == before {
+                break;
+            }
+        }
+        Bytes::from(out)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,7 +251,7 @@ mod tests {
     }
 
     fn text_of(chunks: &[Arc<Chunk>]) -> String {
-        chunks.iter().map(|c| String::from_utf8(c.text().to_vec()).unwrap()).collect()
+        chunks.iter().map(|c| String::from_utf8(c.text().unwrap().to_vec()).unwrap()).collect()
     }
 
     fn joined(parts: &[Bytes]) -> Vec<u8> {
@@ -174,8 +272,11 @@ mod tests {
         chunks.push(Chunk::new([&comma[..], entry(50).repeat(20).as_bytes()].concat()));
         chunks.push(Chunk::new(Bytes::new()));
         chunks.push(Chunk::new("generated: now\n"));
-        let first = joined(&gzip(&chunks));
+        let first_parts = gzip(&chunks);
+        let first = joined(&first_parts);
         assert_eq!(gunzip(&first), text_of(&chunks));
+        let plain: Vec<u8> = inflated(Arc::new(first_parts)).collect::<Vec<_>>().concat();
+        assert_eq!(String::from_utf8(plain).unwrap(), text_of(&chunks), "the plain text, inflated from the gzip parts");
 
         // Replace, remove and insert chunks: cached forms made after another predecessor
         // must not be reused.
@@ -186,6 +287,30 @@ mod tests {
         let second = joined(&gzip(&chunks));
         assert_eq!(gunzip(&second), text_of(&chunks));
         assert_ne!(first, second);
+    }
+
+    #[test]
+    fn texts_let_go_come_back_when_a_neighbour_changes() {
+        let texts: Vec<String> = (0..6).map(|i| entry(i).repeat(8)).collect();
+        let mut chunks: Vec<Arc<Chunk>> = texts.iter().map(|t| Chunk::new(t.clone())).collect();
+        let first = joined(&gzip(&chunks));
+        for c in &chunks {
+            c.let_go();
+            assert!(c.text_let_go() && c.text().is_none());
+        }
+        // Unchanged: the deflate forms made before serve without any text.
+        assert_eq!(joined(&gzip(&chunks)), first);
+        // A changed chunk in the middle: it and its predecessor (the dictionary) and successor
+        // (compressed after another predecessor) need their texts; a wrong text is refused.
+        assert!(!chunks[2].restore(texts[1].as_bytes()));
+        assert!(chunks[2].restore(texts[2].as_bytes()) && chunks[4].restore(texts[4].as_bytes()));
+        chunks[3] = Chunk::new(entry(3000).repeat(8));
+        let second = gzip(&chunks);
+        let mut expected = texts.clone();
+        expected[3] = entry(3000).repeat(8);
+        assert_eq!(gunzip(&joined(&second)), expected.concat());
+        let plain: Vec<u8> = inflated(Arc::new(second)).collect::<Vec<_>>().concat();
+        assert_eq!(String::from_utf8(plain).unwrap(), expected.concat());
     }
 
     #[test]

@@ -32,36 +32,34 @@ impl View<'_> {
 
 type Chunks = Vec<Arc<Chunk>>;
 
-/// A rendered index: chunks shared with the per-chart fragments (no joined copy).
+/// A rendered index: its gzip forms (YAML and JSON), each the parts made of the chunks'
+/// deflate forms (shared with the fragments, not copied); the plain text is these inflated as
+/// they are sent.
 pub struct Rendered {
-    yaml: Vec<Arc<Chunk>>,
-    json: Vec<Arc<Chunk>>,
+    yaml: Arc<Vec<Bytes>>,
+    json: Arc<Vec<Bytes>>,
+    /// Plain lengths of the YAML and JSON text.
+    plain: (u64, u64),
     pub etag: String,
     pub last_modified: std::time::SystemTime,
     /// No pack in this view.
     pub empty: bool,
-    /// The gzip documents' parts: the chunks' cached deflate forms between a header and a
-    /// trailer (shared, not copied).
-    gzip: std::sync::Mutex<HashMap<bool, Arc<Vec<Bytes>>>>,
 }
 
-impl Rendered {
-    fn new(yaml: Chunks, json: Chunks, etag: String, last_modified: std::time::SystemTime, empty: bool) -> Self {
-        Self { yaml, json, etag, last_modified, empty, gzip: std::sync::Mutex::new(HashMap::new()) }
-    }
+/// A response body's parts, made as they are sent.
+pub type Parts = Box<dyn Iterator<Item = Bytes> + Send>;
 
+impl Rendered {
     /// The YAML (`json == false`) or JSON rendering, plain or gzip: its parts and length.
     #[must_use]
-    pub fn body(&self, json: bool, gzip: bool) -> (Vec<Bytes>, u64) {
-        let chunks = if json { &self.json } else { &self.yaml };
-        let parts = if gzip {
-            let mut cache = self.gzip.lock().expect("not poisoned");
-            cache.entry(json).or_insert_with(|| Arc::new(chunks::gzip(chunks))).to_vec()
+    pub fn body(&self, json: bool, gzip: bool) -> (Parts, u64) {
+        let (parts, plain) = if json { (&self.json, self.plain.1) } else { (&self.yaml, self.plain.0) };
+        if gzip {
+            let length = parts.iter().map(|p| p.len() as u64).sum();
+            (Box::new(parts.to_vec().into_iter()), length)
         } else {
-            chunks.iter().map(|c| c.text()).collect()
-        };
-        let length = parts.iter().map(|p| p.len() as u64).sum();
-        (parts, length)
+            (Box::new(chunks::inflated(Arc::clone(parts))), plain)
+        }
     }
 }
 
@@ -89,12 +87,20 @@ struct Fragment {
     /// appears in it once. The first chart of a document goes without it, in a chunk made
     /// when the document is (one per document, not one more per chart).
     json: Arc<Chunk>,
+    /// The JSON part when the chart is first: without the separator.
+    first_json: std::sync::OnceLock<Arc<Chunk>>,
 }
 
 impl Fragment {
-    /// The JSON part of the first chart of a document: without the separator.
+    /// Every chunk of the fragment made so far.
+    fn chunks(&self) -> impl Iterator<Item = &Arc<Chunk>> {
+        [&self.yaml, &self.json].into_iter().chain(self.first_json.get())
+    }
+
+    /// The JSON part of the first chart of a document (its text restored before the first
+    /// call).
     fn first_json(&self) -> Arc<Chunk> {
-        Chunk::new(self.json.text().slice(1..))
+        Arc::clone(self.first_json.get_or_init(|| Chunk::new(self.json.text().expect("restored before use").slice(1..))))
     }
 }
 
@@ -112,7 +118,13 @@ fn indent(yaml: &str) -> String {
 
 /// Renders one chart's versions, each with its download URL, as index fragments (newest
 /// first).
-fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
+fn render_fragment(name: &str, versions: Vec<(&Entry, String)>) -> Result<Fragment, StoreError> {
+    let (yaml, json) = render_texts(name, versions)?;
+    Ok(Fragment { yaml: Chunk::new(yaml), json: Chunk::new(json), first_json: std::sync::OnceLock::new() })
+}
+
+/// A chart's fragment texts: YAML (indented under `entries:`) and JSON (with its separator).
+fn render_texts(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<(String, String), StoreError> {
     versions.sort_by(|(a, _), (b, _)| Entry::newest_first(a, b));
     let entries: Vec<Value> = versions.into_iter().map(|(e, url)| e.helm_entry(url)).collect();
     let mut one = serde_json::Map::new();
@@ -121,8 +133,22 @@ fn render_fragment(name: &str, mut versions: Vec<(&Entry, String)>) -> Result<Fr
     let yaml = serde_saphyr::to_string(&one).map_err(|e| StoreError::Backend(format!("rendering index.yaml: {e}")))?;
     let json = serde_json::to_string(&one).expect("an index serialises");
     // `{"<name>":[...]}` → `,"<name>":[...]`
-    let json = format!(",{}", &json[1..json.len() - 1]);
-    Ok(Fragment { yaml: Chunk::new(indent(&yaml)), json: Chunk::new(json) })
+    Ok((indent(&yaml), format!(",{}", &json[1..json.len() - 1])))
+}
+
+/// A chart's versions in `repositories` (inflated), each with its download URL in `view`.
+fn with_urls<'e, 'r>(view: &View<'_>, name: &str, repositories: &[&'r String], inflated: &'e HashMap<&'r String, Vec<Entry>>) -> Vec<(&'e Entry, String)> {
+    repositories
+        .iter()
+        .flat_map(|repository| inflated[repository].iter().filter(|e| e.name == name))
+        .map(|e| {
+            let url = match view {
+                View::Namespace(_) => format!("charts/{}", e.file_name()),
+                View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
+            };
+            (e, url)
+        })
+        .collect()
 }
 
 /// Notes the chart names a repository's versions carry, under each the repository.
@@ -138,7 +164,7 @@ fn add_names<'r>(by_name: &mut BTreeMap<&'r str, Vec<&'r String>>, repository: &
 impl Views {
     /// Bytes the kept fragments hold (their text, deflated, and their deflate forms).
     pub(super) fn held_bytes(&self) -> usize {
-        self.fragments.values().flat_map(HashMap::values).map(|f| f.yaml.held_bytes() + f.json.held_bytes()).sum()
+        self.fragments.values().flat_map(HashMap::values).flat_map(|f| f.chunks()).map(|c| c.held_bytes()).sum()
     }
 
     /// The rendered index of the view named `key`, if it is current.
@@ -159,7 +185,20 @@ impl Views {
         let (yaml, json) = self.chunks(repos, view, &key, &humantime::format_rfc3339_millis(generated).to_string())?;
         // A view without packs is its head and `generated` lines only.
         let empty = yaml.len() == 2;
-        let rendered = Arc::new(Rendered::new(yaml, json, etag, generated, empty));
+        let plain = |chunks: &Chunks| chunks.iter().map(|c| c.len() as u64).sum();
+        let rendered = Arc::new(Rendered {
+            plain: (plain(&yaml), plain(&json)),
+            yaml: Arc::new(chunks::gzip(&yaml)),
+            json: Arc::new(chunks::gzip(&json)),
+            etag,
+            last_modified: generated,
+            empty,
+        });
+        // Every chunk has its deflate form after its predecessor now: texts are let go until
+        // a change needs them again.
+        for chunk in yaml.iter().chain(&json) {
+            chunk.let_go();
+        }
         self.rendered.insert(key, Arc::clone(&rendered));
         Ok(rendered)
     }
@@ -194,43 +233,79 @@ impl Views {
         let head: &'static [u8] = if by_name.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
         let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
         let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
-        for (i, (name, versions)) in by_name.into_iter().enumerate() {
-            let fragment = if let Some(kept) = self.fragments.get(name).and_then(|views| views.get(key)) {
+        let names: Vec<(&str, Vec<&String>)> = by_name.into_iter().collect();
+        let mut fragments: Vec<Arc<Fragment>> = Vec::with_capacity(names.len());
+        for (name, versions) in &names {
+            let fragment = if let Some(kept) = self.fragments.get(*name).and_then(|views| views.get(key)) {
                 Arc::clone(kept)
             } else {
-                for &repository in &versions {
+                for &repository in versions {
                     inflated.entry(repository).or_insert_with(|| repos.get(repository).map(|r| r.entries(repository)).unwrap_or_default());
                 }
-                let with_urls = versions
-                    .iter()
-                    .flat_map(|&repository| inflated[repository].iter().filter(|e| e.name == name))
-                    .map(|e| {
-                        let url = match view {
-                            View::Namespace(_) => format!("charts/{}", e.file_name()),
-                            View::Global(_) => format!("{}/charts/{}", e.namespace, e.file_name()),
-                        };
-                        (e, url)
-                    })
-                    .collect();
-                let fragment = Arc::new(render_fragment(name, with_urls)?);
-                self.fragments.entry(name.to_owned()).or_default().insert(key.to_owned(), Arc::clone(&fragment));
+                let fragment = Arc::new(render_fragment(name, with_urls(view, name, versions, &inflated))?);
+                self.fragments.entry((*name).to_owned()).or_default().insert(key.to_owned(), Arc::clone(&fragment));
                 fragment
             };
             for repository in versions {
-                let left = names_left.get_mut(&repository).expect("counted above");
+                let left = names_left.get_mut(repository).expect("counted above");
                 *left -= 1;
                 if *left == 0 {
-                    inflated.remove(&repository);
+                    inflated.remove(repository);
                 }
             }
+            fragments.push(fragment);
+        }
+        // Texts let go that this render needs back: a chunk to be compressed after another
+        // predecessor, and that predecessor (the dictionary). The first chart's JSON without
+        // its separator is made from its text.
+        let tail_yaml = Chunk::new(format!("generated: \"{generated}\"\n"));
+        let tail_json = Chunk::new(format!("}},\"generated\":\"{generated}\"}}"));
+        let mut wanted = vec![false; fragments.len()];
+        if let Some(first) = fragments.first()
+            && first.first_json.get().is_none()
+        {
+            wanted[0] = true;
+        }
+        for (i, fragment) in fragments.iter().enumerate() {
+            let (yaml_before, json_before) = if i == 0 { (&yaml[0], &json[0]) } else { (&fragments[i - 1].yaml, &fragments[i - 1].json) };
+            let json_here = if i == 0 { fragment.first_json.get().unwrap_or(&fragment.json) } else { &fragment.json };
+            if fragment.yaml.deflated_after_id() != Some(yaml_before.id()) || json_here.deflated_after_id() != Some(json_before.id()) {
+                wanted[i] = true;
+                if i > 0 {
+                    wanted[i - 1] = true;
+                }
+            }
+        }
+        if let Some(last) = wanted.last_mut() {
+            // Before the tail, made now.
+            *last = true;
+        }
+        for (i, fragment) in fragments.iter().enumerate().filter(|(i, _)| wanted[*i]) {
+            if fragment.chunks().any(|c| c.text_let_go()) {
+                let (name, versions) = &names[i];
+                let mut inflated = HashMap::new();
+                for &repository in versions {
+                    inflated.insert(repository, repos.get(repository).map(|r| r.entries(repository)).unwrap_or_default());
+                }
+                let (yaml_text, json_text) = render_texts(name, with_urls(view, name, versions, &inflated))?;
+                let first_text = &json_text.as_bytes()[1..];
+                let restored = fragment.yaml.restore(yaml_text.as_bytes())
+                    && fragment.json.restore(json_text.as_bytes())
+                    && fragment.first_json.get().is_none_or(|c| c.restore(first_text));
+                if !restored {
+                    return Err(StoreError::Backend(format!("the index fragment of {name} renders differently from when it was made")));
+                }
+            }
+        }
+        for (i, fragment) in fragments.iter().enumerate() {
             yaml.push(Arc::clone(&fragment.yaml));
             json.push(if i == 0 { fragment.first_json() } else { Arc::clone(&fragment.json) });
         }
         if matches!(view, View::Global(_)) {
             self.keep_global_view(key);
         }
-        yaml.push(Chunk::new(format!("generated: \"{generated}\"\n")));
-        json.push(Chunk::new(format!("}},\"generated\":\"{generated}\"}}")));
+        yaml.push(tail_yaml);
+        json.push(tail_json);
         Ok((yaml, json))
     }
 
