@@ -36,10 +36,6 @@ WORKDIR /
 VOLUME /data
 EXPOSE 5050
 ENV SHERPACK_REGISTRY_LISTEN=0.0.0.0:5050
-# glibc keeps the large temporary buffers of a registry-wide index render in its per-thread
-# arenas: at 100,000 versions RSS after every view is 3.3 GiB with its defaults, 434 MiB with
-# these (bench/results/scale-20261201-100936.md; the live heap stays under 60 MiB).
-ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.trim_threshold=131072
 HEALTHCHECK --interval=10s --timeout=6s --start-period=10s --retries=3 \
   CMD ["/usr/local/bin/sherpack-registry", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/sherpack-registry"]
