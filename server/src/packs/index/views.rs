@@ -71,7 +71,9 @@ pub(super) struct Views {
     rendered: HashMap<String, Arc<Rendered>>,
     /// Chart name → view key → that chart's part of the view's index, so a push re-renders
     /// one chart, and an index is these parts joined.
-    fragments: HashMap<String, HashMap<String, Arc<Fragment>>>,
+    /// The view key is shared by its fragments: a registry-wide view's names every readable
+    /// namespace (kilobytes at 500 namespaces), and a copy per chart took hundreds of MiB.
+    fragments: HashMap<String, HashMap<Arc<str>, Arc<Fragment>>>,
     /// Registry-wide views whose fragments are kept, most recently rendered last (each
     /// distinct set of readable namespaces is a view of its own).
     kept_global: std::collections::VecDeque<String>,
@@ -235,6 +237,7 @@ impl Views {
         let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
         let names: Vec<(&str, Vec<&String>)> = by_name.into_iter().collect();
         let mut fragments: Vec<Arc<Fragment>> = Vec::with_capacity(names.len());
+        let shared_key: Arc<str> = Arc::from(key);
         for (name, versions) in &names {
             let fragment = if let Some(kept) = self.fragments.get(*name).and_then(|views| views.get(key)) {
                 Arc::clone(kept)
@@ -243,7 +246,7 @@ impl Views {
                     inflated.entry(repository).or_insert_with(|| repos.get(repository).map(|r| r.entries(repository)).unwrap_or_default());
                 }
                 let fragment = Arc::new(render_fragment(name, with_urls(view, name, versions, &inflated))?);
-                self.fragments.entry((*name).to_owned()).or_default().insert(key.to_owned(), Arc::clone(&fragment));
+                self.fragments.entry((*name).to_owned()).or_default().insert(Arc::clone(&shared_key), Arc::clone(&fragment));
                 fragment
             };
             for repository in versions {
@@ -318,7 +321,7 @@ impl Views {
             && let Some(oldest) = self.kept_global.pop_front()
         {
             for views in self.fragments.values_mut() {
-                views.remove(&oldest);
+                views.remove(oldest.as_str());
             }
         }
     }
@@ -328,7 +331,7 @@ impl Views {
     /// packs (`shown`), those rendered indexes.
     pub(super) fn forget_chart(&mut self, namespace: &str, name: &str, shown: bool) {
         if let Some(views) = self.fragments.get_mut(name) {
-            views.retain(|key, _| key != namespace && !key.starts_with('*'));
+            views.retain(|key, _| &**key != namespace && !key.starts_with('*'));
         }
         if shown {
             self.rendered.retain(|key, _| key != namespace && !key.starts_with('*'));
