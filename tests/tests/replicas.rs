@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use sherpack_test_support::auth::{Api, Cred, admin_env};
 use sherpack_test_support::fixtures::{chart_manifest, sherpack_archive};
 use sherpack_test_support::oci::{Oci, digest};
 use sherpack_test_support::postgres::PgDatabase;
@@ -137,6 +138,21 @@ async fn three_replicas_on_postgres_and_s3_are_one_registry() {
     .await;
 }
 
+/// Two servers with authentication on, on the database at `url`, and the namespace `team`
+/// (private) made through the first: the servers, an API client of the first, the admin.
+async fn replicas_with_a_private_team(url: &str, blobs: &std::path::Path) -> ([ServerProcess; 2], Api, Cred) {
+    let start = || {
+        let mut o = sherpack_test_support::postgres::server_options(url.to_owned(), blobs);
+        o.env.extend(admin_env());
+        ServerProcess::start(o)
+    };
+    let replicas = [start(), start()];
+    let api = Api::new(&replicas[0].url);
+    let admin = Cred::admin();
+    api.expect(&admin, reqwest::Method::POST, "/api/v1/namespaces", Some(serde_json::json!({ "name": "team", "visibility": "private" })), 201).await;
+    (replicas, api, admin)
+}
+
 /// The revocation bound the servers below run with (`auth.revocation_bound_ms`, the default).
 const REVOCATION_BOUND: Duration = Duration::from_secs(2);
 
@@ -147,18 +163,9 @@ const REVOCATION_BOUND: Duration = Duration::from_secs(2);
 async fn credential_changes_reach_every_replica_within_the_bound() {
     use reqwest::Method;
     use serde_json::json;
-    use sherpack_test_support::auth::{Api, Cred, admin_env};
     PgDatabase::with(|url| async move {
         let blobs = tempfile::tempdir().unwrap();
-        let options = || {
-            let mut o = sherpack_test_support::postgres::server_options(url.clone(), blobs.path());
-            o.env.extend(admin_env());
-            ServerProcess::start(o)
-        };
-        let replicas = [options(), options()];
-        let api = Api::new(&replicas[0].url);
-        let admin = Cred::admin();
-        api.expect(&admin, Method::POST, "/api/v1/namespaces", Some(json!({ "name": "team", "visibility": "private" })), 201).await;
+        let (replicas, api, admin) = replicas_with_a_private_team(&url, blobs.path()).await;
         for (user, role) in [("alice", "admin"), ("bob", "reader")] {
             api.expect(&admin, Method::POST, "/api/v1/users", Some(json!({ "name": user, "password": "first-password" })), 201).await;
             api.expect(&admin, Method::PUT, &format!("/api/v1/namespaces/team/members/{user}"), Some(json!({ "role": role })), 200).await;
@@ -211,19 +218,10 @@ async fn credential_changes_reach_every_replica_within_the_bound() {
 async fn namespace_and_membership_changes_reach_every_replicas_search_within_the_bound() {
     use reqwest::Method;
     use serde_json::json;
-    use sherpack_test_support::auth::{Api, Cred, admin_env};
     use sherpack_test_support::fixtures::push_like_upstream_sherpack;
     PgDatabase::with(|url| async move {
         let blobs = tempfile::tempdir().unwrap();
-        let options = || {
-            let mut o = sherpack_test_support::postgres::server_options(url.clone(), blobs.path());
-            o.env.extend(admin_env());
-            ServerProcess::start(o)
-        };
-        let replicas = [options(), options()];
-        let api = Api::new(&replicas[0].url);
-        let admin = Cred::admin();
-        api.expect(&admin, Method::POST, "/api/v1/namespaces", Some(json!({ "name": "team", "visibility": "private" })), 201).await;
+        let (replicas, api, admin) = replicas_with_a_private_team(&url, blobs.path()).await;
         api.expect(&admin, Method::POST, "/api/v1/users", Some(json!({ "name": "bob", "password": "bobs-password" })), 201).await;
         api.expect(&admin, Method::PUT, "/api/v1/namespaces/team/members/bob", Some(json!({ "role": "reader" })), 200).await;
         let (user, password) = sherpack_test_support::auth::ADMIN;
