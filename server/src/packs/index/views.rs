@@ -56,7 +56,8 @@ impl Rendered {
         let (parts, plain) = if json { (&self.json, self.plain.1) } else { (&self.yaml, self.plain.0) };
         if gzip {
             let length = parts.iter().map(|p| p.len() as u64).sum();
-            (Box::new(parts.to_vec().into_iter()), length)
+            let parts = Arc::clone(parts);
+            (Box::new((0..parts.len()).map(move |i| parts[i].clone())), length)
         } else {
             (Box::new(chunks::inflated(Arc::clone(parts))), plain)
         }
