@@ -241,6 +241,8 @@ async fn one_size(size: usize) -> Column {
     every_view(&http, &base, charts).await;
     let views_s = views.elapsed().as_secs_f64();
     let views_rss = rss_mib(server.pid(), "VmRSS:");
+    // Anonymous memory (the heap) against mapped files (the search index, read through mmap).
+    let views_split = (rss_mib(server.pid(), "RssAnon:"), rss_mib(server.pid(), "RssFile:"));
     let (packed, fragments) = helm_index_bytes(&http, &base).await;
 
     let small = at_c1(format!("{base}/{SMALL_NAMESPACE}/index.yaml"), true).await;
@@ -269,6 +271,7 @@ async fn one_size(size: usize) -> Column {
             ("state on disk (Helm index + search), MiB", format!("{:.0}", mib(state_bytes))),
             ("RSS after start from scratch / on persisted state (MiB)", format!("{cold_rss:.0} / {warm_rss:.0}")),
             ("RSS after serving every view once (MiB; took s)", format!("{views_rss:.0} ({views_s:.1} s)")),
+            ("of which anonymous / mapped files (MiB)", format!("{:.0} / {:.0}", views_split.0, views_split.1)),
             ("of which Helm index: packed entries / rendered fragments (MiB)", format!("{:.1} / {:.1}", mib(packed), mib(fragments))),
             ("RSS at the end / peak (MiB)", format!("{end_rss:.0} / {peak_rss:.0}")),
             ("push → in namespace gzip index, ms median / max", median_max(&in_index)),
