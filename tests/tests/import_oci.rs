@@ -197,7 +197,11 @@ fn a_namespace_requiring_signatures_takes_the_signed_packs_and_no_orphans() {
     assert_eq!(names(&run.summary["imported"]), ["web 1.0.0", "web 1.1.0"], "signed, so admitted: {}", run.summary);
     assert_eq!(names(&run.summary["failed"]), ["mychart 0.1.0", "mychart 0.2.0"], "{}", run.summary);
     assert!(run.summary["failed"][0]["reason"].as_str().unwrap().contains("requires a signature"), "{}", run.summary);
-    let status = get_json(&format!("{}/api/team/charts/web/1.0.0", server.url));
+    // The import is another process: the server sees its writes within its freshness bound
+    // (100 ms), not necessarily on the very next request.
+    let chart = format!("{}/api/team/charts/web/1.0.0", server.url);
+    eventually("the imported chart is served", || get(&chart).0 == 200);
+    let status = get_json(&chart);
     assert_eq!(status["annotations"]["sherpack.io/signature"], "verified", "{status}");
     assert!(!tags(&server.url, "team/web").contains(&orphan), "a signature without its subject is not brought in");
     assert_eq!(get(&format!("{}/v2/team/mychart/tags/list", server.url)).0, 404);

@@ -1,6 +1,6 @@
 //! `/metrics`, read by a Prometheus text-format parser: requests by route, method and status,
 //! latency histograms, bytes in and out, uploads in flight, storage per namespace, search index
-//! lag; admin-only once authentication is on.
+//! lag; admin-only once authentication is on. Every answer also carries `Server-Timing`.
 #![allow(clippy::cast_precision_loss, clippy::float_cmp)] // counters are whole numbers in f64
 
 use prometheus_parse::{Scrape, Value};
@@ -38,6 +38,13 @@ async fn metrics_count_requests_bytes_uploads_and_storage() {
     assert_eq!(oci.http.post(oci.url("/v2/team/open/blobs/uploads/")).send().await.unwrap().status(), 202);
 
     let http = reqwest::Client::new();
+    // Every answer says how long the server took (`Server-Timing`), OCI and Helm routes too.
+    for path in ["/v2/_catalog", "/v2/team/web/tags/list", "/team/index.yaml", "/"] {
+        let response = http.get(format!("{}{path}", server.url)).send().await.unwrap();
+        let timing = response.headers().get("server-timing").map(|v| v.to_str().unwrap().to_owned());
+        let ms = timing.as_deref().and_then(|t| t.strip_prefix("app;dur=")).and_then(|d| d.parse::<f64>().ok());
+        assert!(ms.is_some_and(|ms| ms >= 0.0), "{path}: Server-Timing {timing:?}");
+    }
     let m = scrape(&http, &server.url).await;
     let manifests = "/v2/<name>/manifests/<reference>";
     assert_eq!(value(&m, "sherpack_http_requests_total", &[("route", manifests), ("method", "PUT"), ("status", "201")]), Some(1.0));

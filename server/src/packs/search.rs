@@ -120,6 +120,9 @@ pub struct SearchIndex {
     /// The namespaces the documents of a searcher generation belong to (by generation id),
     /// read once per generation from its term dictionaries: what a namespace filter leaves out.
     held: Mutex<Option<(u64, Arc<BTreeSet<String>>)>>,
+    /// Every document was replaced since the last commit: that commit merges the index into
+    /// one segment.
+    rebuilt: std::sync::atomic::AtomicBool,
 }
 
 /// One search result: the latest version of a pack.
@@ -313,7 +316,7 @@ impl SearchIndex {
             .reload_policy(tantivy::ReloadPolicy::Manual)
             .try_into()
             .map_err(|e| format!("opening the search index reader: {e}"))?;
-        Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned(), held: Mutex::new(None) }, seq))
+        Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned(), held: Mutex::new(None), rebuilt: std::sync::atomic::AtomicBool::new(false) }, seq))
     }
 
     /// Adds a pack's latest version: what identifies it (name, version, namespace, flags, time)
@@ -368,6 +371,7 @@ impl SearchIndex {
         let mut writer = self.writer.lock().expect("not poisoned");
         if all {
             writer.delete_all_documents()?;
+            self.rebuilt.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         for (repository, versions) in repositories {
             if !all {
@@ -381,8 +385,16 @@ impl SearchIndex {
         let mut commit = writer.prepare_commit()?;
         commit.set_payload(&serde_json::to_string(&Payload { schema: SCHEMA_VERSION, store: self.store_id.clone(), seq }).expect("serialises"));
         commit.commit()?;
-        drop(writer);
-        self.reader.reload()
+        self.reader.reload()?;
+        // A rebuild leaves one segment per writer flush (seven at 50,000 packs), and every
+        // prefix or typo term walks each segment's term dictionary: merged into one, such a
+        // search costs a fraction. Later changes add small segments, merged by tantivy's policy.
+        let segments = writer.index().searchable_segment_ids()?;
+        if self.rebuilt.swap(false, std::sync::atomic::Ordering::Relaxed) && segments.len() > 1 {
+            writer.merge(&segments).wait()?;
+            self.reader.reload()?;
+        }
+        Ok(())
     }
 
     /// The query for the words of a search (everything when there are none); without the

@@ -33,8 +33,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddress {
     }
 }
 
-/// `Server-Timing: app;dur=<ms>`: how long the server took to answer (browsers show it in
-/// their network panel; the search and web benchmarks read it).
+/// `Server-Timing: app;dur=<ms>` on every answer: how long the server took (browsers show it
+/// in their network panel; the benchmarks read it to tell server time from the client's).
 pub async fn server_timing(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
@@ -69,6 +69,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::web::routes())
         .route("/metrics", axum::routing::get(crate::metrics::scrape))
         .layer(axum::middleware::from_fn(crate::packs::index::note_writes))
+        .layer(axum::middleware::from_fn(server_timing))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::from_fn(host_from_authority))
         .layer(

@@ -33,7 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/chartsvc/v1/charts/search", get(monocular))
         .route("/api/v1/packages/search", get(packages))
         .route("/api/v1/packages/autocomplete", get(autocomplete))
-        .layer(axum::middleware::from_fn(super::server_timing))
 }
 
 /// Namespaces holding packs that the caller may pull from.

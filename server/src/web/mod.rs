@@ -38,7 +38,6 @@ pub fn routes() -> Router<AppState> {
         .route("/-/ns/{namespace}", get(namespace))
         .route("/-/static/{file}", get(asset))
         .route("/-/{*rest}", get(not_found))
-        .layer(axum::middleware::from_fn(crate::routes::server_timing))
 }
 
 /// The pack page's address, which the search APIs give as the place to look.

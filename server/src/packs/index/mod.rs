@@ -58,6 +58,9 @@ pub struct IndexCache {
     /// the sequence number the indexes had reached: requests within [`FRESH`] of it, with no
     /// change known since, skip the database round trip.
     checked: std::sync::Mutex<Option<(std::time::Instant, u64, i64)>>,
+    /// Held while the change sequence is read: requests that find the last read too old while
+    /// another is under way wait for its answer rather than each asking the database.
+    reading: tokio::sync::Mutex<()>,
 }
 
 /// How long a read of the change sequence stands for requests that follow it. Writes through
@@ -172,6 +175,7 @@ impl IndexCache {
             search_applied: applied,
             search_opened_at: opened_at,
             checked: std::sync::Mutex::new(None),
+            reading: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -373,15 +377,17 @@ impl IndexCache {
     }
 
     /// The indexes, current with the store. The change sequence is read before taking the
-    /// lock, so requests only wait for one another when there is something to apply.
+    /// lock, so requests only wait for one another when there is something to apply, and by
+    /// one request at a time: the others use its answer.
     async fn current(&self, store: &dyn MetadataStore) -> Result<tokio::sync::MutexGuard<'_, Inner>, StoreError> {
-        let changes = KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst);
-        if self.fresh(changes).is_some() {
-            let inner = self.inner.lock().await;
-            if inner.loaded && inner.search_synced {
-                return Ok(inner);
-            }
+        if let Some(inner) = self.current_without_reading().await {
+            return Ok(inner);
         }
+        let _reading = self.reading.lock().await;
+        if let Some(inner) = self.current_without_reading().await {
+            return Ok(inner);
+        }
+        let changes = KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst);
         let last = store.last_change_seq().await?;
         let mut inner = self.inner.lock().await;
         if !inner.loaded || !inner.search_synced || last > inner.seq {
@@ -391,6 +397,13 @@ impl IndexCache {
             *checked = Some((std::time::Instant::now(), changes, inner.seq));
         }
         Ok(inner)
+    }
+
+    /// The indexes, when the last read of the change sequence still stands and they are loaded.
+    async fn current_without_reading(&self) -> Option<tokio::sync::MutexGuard<'_, Inner>> {
+        self.fresh(KNOWN_CHANGES.load(std::sync::atomic::Ordering::SeqCst))?;
+        let inner = self.inner.lock().await;
+        (inner.loaded && inner.search_synced).then_some(inner)
     }
 
     /// The sequence number reached at the last read of the store, if that read still stands.

@@ -80,6 +80,12 @@ pub(super) struct Views {
     kept_global: std::collections::VecDeque<String>,
 }
 
+/// The documents' heads, the same chunks in every render: the first chart's deflate form,
+/// made after its head, stays valid from one render to the next.
+static HEAD_YAML: std::sync::LazyLock<Arc<Chunk>> = std::sync::LazyLock::new(|| Chunk::new(Bytes::from_static(b"apiVersion: v1\nentries:\n")));
+static HEAD_YAML_EMPTY: std::sync::LazyLock<Arc<Chunk>> = std::sync::LazyLock::new(|| Chunk::new(Bytes::from_static(b"apiVersion: v1\nentries: {}\n")));
+static HEAD_JSON: std::sync::LazyLock<Arc<Chunk>> = std::sync::LazyLock::new(|| Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{")));
+
 /// How many registry-wide views keep their fragments.
 const GLOBAL_VIEWS_KEPT: usize = 8;
 
@@ -233,9 +239,9 @@ impl Views {
         for &repository in by_name.values().flatten() {
             *names_left.entry(repository).or_default() += 1;
         }
-        let head: &'static [u8] = if by_name.is_empty() { b"apiVersion: v1\nentries: {}\n" } else { b"apiVersion: v1\nentries:\n" };
-        let mut yaml = vec![Chunk::new(Bytes::from_static(head))];
-        let mut json = vec![Chunk::new(Bytes::from_static(b"{\"apiVersion\":\"v1\",\"entries\":{"))];
+        let head = if by_name.is_empty() { &*HEAD_YAML_EMPTY } else { &*HEAD_YAML };
+        let mut yaml = vec![Arc::clone(head)];
+        let mut json = vec![Arc::clone(&HEAD_JSON)];
         let names: Vec<(&str, Vec<&String>)> = by_name.into_iter().collect();
         let mut fragments: Vec<Arc<Fragment>> = Vec::with_capacity(names.len());
         let shared_key: Arc<str> = Arc::from(key);
@@ -292,10 +298,11 @@ impl Views {
                     inflated.insert(repository, repos.get(repository).map(|r| r.entries(repository)).unwrap_or_default());
                 }
                 let (yaml_text, json_text) = render_texts(name, with_urls(view, name, versions, &inflated))?;
-                let first_text = &json_text.as_bytes()[1..];
-                let restored = fragment.yaml.restore(yaml_text.as_bytes())
-                    && fragment.json.restore(json_text.as_bytes())
-                    && fragment.first_json.get().is_none_or(|c| c.restore(first_text));
+                let json_text = Bytes::from(json_text);
+                let first_text = json_text.slice(1..);
+                let restored = fragment.yaml.restore(Bytes::from(yaml_text))
+                    && fragment.json.restore(json_text)
+                    && fragment.first_json.get().filter(|_| i == 0).is_none_or(|c| c.restore(first_text));
                 if !restored {
                     return Err(StoreError::Backend(format!("the index fragment of {name} renders differently from when it was made")));
                 }
