@@ -37,8 +37,9 @@ const SCHEMA_VERSION: u32 = 9;
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
 const TIER: f32 = 100_000.0;
-/// The score marking a match outside the README: below a tier, above any relevance score.
-const OUTSIDE_README: f32 = TIER / 10.0;
+/// What the marks of the parts of a query matched outside the README add up to at most: below
+/// a tier, above any relevance score.
+const OUTSIDE_README: f32 = TIER / 2.0;
 /// The annotation a display name is read from (Artifact Hub's).
 const DISPLAY_NAME: &str = "artifacthub.io/displayName";
 
@@ -397,9 +398,12 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// The query for the words of a search (everything when there are none); without the
-    /// README, the words must all match elsewhere.
-    fn text_query(&self, parts: &[Part], readme: bool) -> Box<dyn Query> {
+    /// The query for the words of a search (everything when there are none): each part must
+    /// match, in the README or elsewhere. With `per_part_outside`, each part matched outside
+    /// the README adds that much to the score, so that [`outside_readme`] can tell from the
+    /// score alone whether every part did (one pass: a second query for it, without the README,
+    /// cost as much as the search itself).
+    fn text_query(&self, parts: &[Part], per_part_outside: Option<f32>) -> Box<dyn Query> {
         if parts.is_empty() {
             return boxed(AllQuery);
         }
@@ -413,44 +417,40 @@ impl SearchIndex {
             (f.keywords, 1.5, true),
             (f.maintainers, 1.0, false),
             (f.annotations, 1.0, false),
-            (f.readme, 0.15, true),
         ];
-        let weighted: Vec<(Field, f32, bool)> = weighted.into_iter().filter(|(field, _, _)| readme || *field != f.readme).collect();
+        let readme = (f.readme, 0.15, true);
         let form = |word: &str, stemmed: bool| if stemmed { stem(word) } else { word.to_owned() };
         let mut musts = Vec::new();
         for (i, part) in parts.iter().enumerate() {
             let last = i + 1 == parts.len();
             let mut shoulds: Vec<Box<dyn Query>> = Vec::new();
-            match part {
-                Part::Phrase(words) if words.len() > 1 => {
-                    for &(field, boost, stemmed) in &weighted {
-                        let terms = words.iter().map(|w| Term::from_field_text(field, &form(w, stemmed))).collect();
-                        shoulds.push(boxed(BoostQuery::new(boxed(PhraseQuery::new(terms)), boost)));
+            // The part in one weighted field.
+            let in_field = |&(field, boost, stemmed): &(Field, f32, bool)| -> Box<dyn Query> {
+                match part {
+                    Part::Phrase(words) if words.len() > 1 => boxed(BoostQuery::new(boxed(PhraseQuery::new(words.iter().map(|w| Term::from_field_text(field, &form(w, stemmed))).collect())), boost)),
+                    Part::Phrase(words) => boxed(BoostQuery::new(term_query(field, &form(&words[0], stemmed)), boost)),
+                    Part::Word(word) => boxed(BoostQuery::new(term_query(field, &form(word, stemmed)), boost)),
+                }
+            };
+            shoulds.extend(weighted.iter().map(in_field));
+            if let Part::Word(word) = part {
+                // Prefixes and typos: on the name (it weighs most) and on everything at once.
+                let typos = typos_for(word);
+                for (field, boost) in [(f.name, 6.0), (f.all, 1.0)] {
+                    let term = Term::from_field_text(field, word);
+                    if last {
+                        shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true)), boost * 0.6)));
                     }
-                }
-                Part::Phrase(words) => {
-                    shoulds.extend(weighted.iter().map(|(field, boost, stemmed)| boxed(BoostQuery::new(term_query(*field, &form(&words[0], *stemmed)), *boost))));
-                }
-                Part::Word(word) => {
-                    let stemmed_word = stem(word);
-                    shoulds.extend(weighted.iter().map(|(field, boost, stemmed)| {
-                        let text = if *stemmed { stemmed_word.as_str() } else { word.as_str() };
-                        boxed(BoostQuery::new(term_query(*field, text), *boost))
-                    }));
-                    // Prefixes and typos: on the name (it weighs most) and on everything at once.
-                    let typos = typos_for(word);
-                    for (field, boost) in [(f.name, 6.0), (f.all, 1.0)] {
-                        let term = Term::from_field_text(field, word);
-                        if last {
-                            shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new_prefix(term.clone(), typos.min(1), true)), boost * 0.6)));
-                        }
-                        if typos > 0 {
-                            shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), boost * 0.4)));
-                        }
+                    if typos > 0 {
+                        shoulds.push(boxed(BoostQuery::new(boxed(FuzzyTermQuery::new(term, typos, true)), boost * 0.4)));
                     }
                 }
             }
-            musts.push(any_of(shoulds));
+            let outside = match per_part_outside {
+                Some(mark) => boxed(BooleanQuery::new(vec![(Occur::Must, any_of(shoulds)), (Occur::Should, boxed(ConstScoreQuery::new(boxed(AllQuery), mark)))])),
+                None => any_of(shoulds),
+            };
+            musts.push(any_of(vec![outside, in_field(&readme)]));
         }
         all_of(musts)
     }
@@ -532,7 +532,10 @@ impl SearchIndex {
         let parts = parse(&request.query);
         // Words and readable namespaces: what the facets count.
         let searcher = self.reader.searcher();
-        let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, true)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
+        // At most MAX_TERMS parts.
+        let parts_count = u16::try_from(parts.len()).unwrap_or(u16::MAX);
+        let per_part_outside = (request.sort == Sort::Relevance && !parts.is_empty()).then(|| per_part_outside(parts_count));
+        let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, per_part_outside)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters = base;
         if let Some(deprecated) = request.deprecated {
@@ -558,12 +561,7 @@ impl SearchIndex {
             }
             Sort::Relevance => {
                 let exact = request.query.trim().trim_matches('"').to_lowercase();
-                // Packs the words match outside their README rank above those only their README
-                // names (a long README names many other products).
-                let outside = (!parts.is_empty()).then(|| boxed(ConstScoreQuery::new(self.text_query(&parts, false), OUTSIDE_README)));
-                let ranked_query = boxed(BooleanQuery::new(
-                    std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().chain(outside).map(|q| (Occur::Should, q))).collect(),
-                ));
+                let ranked_query = boxed(BooleanQuery::new(std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect()));
                 let ranked = page.tweak_score(move |segment: &SegmentReader| {
                     let fast = segment.fast_fields();
                     let deprecated = fast.u64("deprecated").ok().map(|c| c.first_or_default_col(0));
@@ -573,11 +571,13 @@ impl SearchIndex {
                         let tiers = (score / TIER).floor();
                         let tier = rank(tiers);
                         let rest = score - tiers * TIER;
-                        let outside = rest >= OUTSIDE_README;
+                        // Packs the words match outside their README rank above those only their
+                        // README names (a long README names many other products).
+                        let (outside, rest) = outside_readme(rest, parts_count, per_part_outside);
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
                         // Among names starting with the query, the closest (shortest) first.
                         let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
-                        let relevance = if outside { rest - OUTSIDE_README } else { rest };
+                        let relevance = rest;
                         (tier, outside, current, shorter, relevance, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
@@ -670,6 +670,23 @@ impl SearchIndex {
 
 /// The ranking tier of a sum of [`SearchIndex::name_tiers`] scores: 3 the exact name, 2 a name
 /// starting with the query, 1 a name within the typos, 0 any other match.
+/// The mark of each of `parts` parts matched outside the README: a power of two, so that the
+/// marks add up exactly, together at most [`OUTSIDE_README`].
+fn per_part_outside(parts: u16) -> f32 {
+    const MOST: u16 = 50_000;
+    const _: () = assert!(MOST as f32 <= OUTSIDE_README);
+    let most = (MOST / parts.max(1)).max(1);
+    f32::from(1u16 << most.ilog2())
+}
+
+/// Whether every one of `parts` parts was matched outside the README, from a score below a
+/// tier, and that score without the marks.
+fn outside_readme(rest: f32, parts: u16, per_part: Option<f32>) -> (bool, f32) {
+    let Some(per_part) = per_part else { return (false, rest) };
+    let marks = (rest / per_part).floor();
+    (marks >= f32::from(parts), rest - marks * per_part)
+}
+
 fn rank(tiers: f32) -> u8 {
     match tiers {
         t if t >= 4.0 => 3,
@@ -792,6 +809,36 @@ mod tests {
         suggested.sort();
         assert_eq!(hits, suggested, "search and completion keep to the same namespaces");
         hits
+    }
+
+    #[test]
+    #[allow(clippy::float_cmp)] // sums of powers of two: exact
+    fn packs_matched_outside_their_readme_by_every_word_rank_first() {
+        let (index, _) = SearchIndex::open(None, "store").unwrap();
+        let with = |name: &str, description: &str, readme: &str| {
+            let (mut entry, _) = entry("team", name);
+            entry.meta.description = Some(description.to_owned());
+            (entry, Some(readme.to_owned()))
+        };
+        // `gateway` is named after one word (its name weighs most) and names the other only in
+        // its README, again and again; `both` names both words once, outside it; `readme`
+        // names them only in its README.
+        let packs = [
+            with("gateway", "an api gateway", &"proxy ".repeat(50)),
+            with("both", "a gateway in front of a proxy", "nothing here"),
+            with("readme", "something else", &"gateway proxy ".repeat(50)),
+        ];
+        let versions: Vec<(String, super::Versions)> = packs.into_iter().map(|(e, r)| (e.repository.clone(), vec![(e, r)])).collect();
+        index.apply(&versions, true, Some(1)).unwrap();
+        let ranked: Vec<String> = index.search(&Request::new("gateway proxy", vec!["team".to_owned()])).unwrap().hits.into_iter().map(|h| h.name).collect();
+        assert_eq!(ranked[0], "both", "{ranked:?}");
+        assert_eq!(ranked.len(), 3, "README matches count too: {ranked:?}");
+        for (parts, mark) in [(1, 32_768.0), (3, 16_384.0), (16, 2_048.0)] {
+            assert_eq!(super::per_part_outside(parts), mark);
+            let marked = mark * f32::from(parts);
+            assert_eq!(super::outside_readme(marked + 12.5, parts, Some(mark)), (true, 12.5));
+            assert_eq!(super::outside_readme(marked - mark + 12.5, parts, Some(mark)), (false, 12.5));
+        }
     }
 
     #[test]
