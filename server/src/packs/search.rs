@@ -392,8 +392,11 @@ impl SearchIndex {
         // search costs a fraction. Later changes add small segments, merged by tantivy's policy.
         let segments = writer.index().searchable_segment_ids()?;
         if self.rebuilt.swap(false, std::sync::atomic::Ordering::Relaxed) && segments.len() > 1 {
-            writer.merge(&segments).wait()?;
-            self.reader.reload()?;
+            // Refused when tantivy's own policy is merging some of them already: not an error.
+            match writer.merge(&segments).wait() {
+                Ok(_) => self.reader.reload()?,
+                Err(e) => tracing::warn!(error = %e, "merging the rebuilt search index into one segment"),
+            }
         }
         Ok(())
     }
