@@ -390,12 +390,15 @@ impl SearchIndex {
         // A rebuild leaves one segment per writer flush (seven at 50,000 packs), and every
         // prefix or typo term walks each segment's term dictionary: merged into one, such a
         // search costs a fraction. Later changes add small segments, merged by tantivy's policy.
-        let segments = writer.index().searchable_segment_ids()?;
-        if self.rebuilt.swap(false, std::sync::atomic::Ordering::Relaxed) && segments.len() > 1 {
-            // Refused when tantivy's own policy is merging some of them already: not an error.
-            match writer.merge(&segments).wait() {
-                Ok(_) => self.reader.reload()?,
-                Err(e) => tracing::warn!(error = %e, "merging the rebuilt search index into one segment"),
+        // (The segment list is read from `meta.json`: only after a rebuild, not on every push.)
+        if self.rebuilt.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            let segments = writer.index().searchable_segment_ids()?;
+            if segments.len() > 1 {
+                // Refused when tantivy's own policy is merging some of them already: not an error.
+                match writer.merge(&segments).wait() {
+                    Ok(_) => self.reader.reload()?,
+                    Err(e) => tracing::warn!(error = %e, "merging the rebuilt search index into one segment"),
+                }
             }
         }
         Ok(())
@@ -580,8 +583,7 @@ impl SearchIndex {
                         let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
                         // Among names starting with the query, the closest (shortest) first.
                         let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
-                        let relevance = rest;
-                        (tier, outside, current, shorter, relevance, updated.as_ref().map_or(0, |c| c.get_val(doc)))
+                        (tier, outside, current, shorter, rest, updated.as_ref().map_or(0, |c| c.get_val(doc)))
                     }
                 });
                 let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
@@ -671,8 +673,6 @@ impl SearchIndex {
     }
 }
 
-/// The ranking tier of a sum of [`SearchIndex::name_tiers`] scores: 3 the exact name, 2 a name
-/// starting with the query, 1 a name within the typos, 0 any other match.
 /// The mark of each of `parts` parts matched outside the README: a power of two, so that the
 /// marks add up exactly, together at most [`OUTSIDE_README`].
 fn per_part_outside(parts: u16) -> f32 {
@@ -690,6 +690,8 @@ fn outside_readme(rest: f32, parts: u16, per_part: Option<f32>) -> (bool, f32) {
     (marks >= f32::from(parts), rest - marks * per_part)
 }
 
+/// The ranking tier of a sum of [`SearchIndex::name_tiers`] scores: 3 the exact name, 2 a name
+/// starting with the query, 1 a name within the typos, 0 any other match.
 fn rank(tiers: f32) -> u8 {
     match tiers {
         t if t >= 4.0 => 3,
