@@ -14,14 +14,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
-use tantivy::columnar::StrColumn;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, TextFieldIndexing, TextOptions, Value as _};
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, Searcher, SegmentReader, Term, doc};
 
 use super::index::Entry;
+use facets::FacetCounter;
+use ranking::Ranking;
+
+mod facets;
+mod ranking;
 
 /// A repository's versions, newest first, each with its README.
 pub type Versions = Vec<(Entry, Option<String>)>;
@@ -406,7 +410,7 @@ impl SearchIndex {
 
     /// The query for the words of a search (everything when there are none): each part must
     /// match, in the README or elsewhere. With `per_part_outside`, each part matched outside
-    /// the README adds that much to the score, so that [`outside_readme`] can tell from the
+    /// the README adds that much to the score, so that [`ranking::outside_readme`] can tell from the
     /// score alone whether every part did (one pass: a second query for it, without the README,
     /// cost as much as the search itself).
     fn text_query(&self, parts: &[Part], per_part_outside: Option<f32>) -> Box<dyn Query> {
@@ -481,8 +485,12 @@ impl SearchIndex {
         tiers
     }
 
-    fn u64_is(field: Field, value: bool) -> Box<dyn Query> {
-        boxed(TermQuery::new(Term::from_field_u64(field, u64::from(value)), IndexRecordOption::Basic))
+    /// A flag required set, or required unset. "Unset" is "not set" rather than "0": nearly
+    /// every pack is current, so "0" would be visited for every match, while the few set are
+    /// skipped over.
+    fn is_set(field: Field, value: bool) -> (Occur, Box<dyn Query>) {
+        let set = boxed(TermQuery::new(Term::from_field_u64(field, 1), IndexRecordOption::Basic));
+        (if value { Occur::Must } else { Occur::MustNot }, set)
     }
 
     fn one_of(field: Field, values: &[String]) -> Box<dyn Query> {
@@ -543,17 +551,13 @@ impl SearchIndex {
         let per_part_outside = (request.sort == Sort::Relevance && !parts.is_empty()).then(|| per_part_outside(parts_count));
         let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, per_part_outside)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
-        let mut filters = base;
-        if let Some(deprecated) = request.deprecated {
-            filters.push(Self::u64_is(f.deprecated, deprecated));
-        }
-        if let Some(signed) = request.signed {
-            filters.push(Self::u64_is(f.signed, signed));
-        }
+        let mut filters: Vec<(Occur, Box<dyn Query>)> = base.into_iter().map(|q| (Occur::Must, q)).collect();
+        filters.extend(request.deprecated.map(|deprecated| Self::is_set(f.deprecated, deprecated)));
+        filters.extend(request.signed.map(|signed| Self::is_set(f.signed, signed)));
         if !request.kinds.is_empty() {
-            filters.push(Self::one_of(f.kind, &request.kinds));
+            filters.push((Occur::Must, Self::one_of(f.kind, &request.kinds)));
         }
-        let query = all_of(filters);
+        let query = boxed(BooleanQuery::new(filters));
         let beyond = request.offset > MAX_OFFSET;
         let page = if beyond { TopDocs::with_limit(1) } else { TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset) };
         let (addresses, total): (Vec<DocAddress>, usize) = match request.sort {
@@ -568,24 +572,7 @@ impl SearchIndex {
             Sort::Relevance => {
                 let exact = request.query.trim().trim_matches('"').to_lowercase();
                 let ranked_query = boxed(BooleanQuery::new(std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect()));
-                let ranked = page.tweak_score(move |segment: &SegmentReader| {
-                    let fast = segment.fast_fields();
-                    let deprecated = fast.u64("deprecated").ok().map(|c| c.first_or_default_col(0));
-                    let updated = fast.i64("updated").ok().map(|c| c.first_or_default_col(0));
-                    let lengths = fast.u64("name_len").ok().map(|c| c.first_or_default_col(0));
-                    move |doc: DocId, score: Score| {
-                        let tiers = (score / TIER).floor();
-                        let tier = rank(tiers);
-                        let rest = score - tiers * TIER;
-                        // Packs the words match outside their README rank above those only their
-                        // README names (a long README names many other products).
-                        let (outside, rest) = outside_readme(rest, parts_count, per_part_outside);
-                        let current = u8::from(deprecated.as_ref().is_none_or(|c| c.get_val(doc) == 0));
-                        // Among names starting with the query, the closest (shortest) first.
-                        let shorter = std::cmp::Reverse(if tier == 2 { lengths.as_ref().map_or(0, |c| c.get_val(doc)) } else { 0 });
-                        (tier, outside, current, shorter, rest, updated.as_ref().map_or(0, |c| c.get_val(doc)))
-                    }
-                });
+                let ranked = page.order_by(Ranking { parts: parts_count, per_part_outside, deprecation_filtered: request.deprecated.is_some() });
                 let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
                 (top.into_iter().map(|(_, a)| a).collect(), total)
             }
@@ -682,107 +669,8 @@ fn per_part_outside(parts: u16) -> f32 {
     f32::from(1u16 << most.ilog2())
 }
 
-/// Whether every one of `parts` parts was matched outside the README, from a score below a
-/// tier, and that score without the marks.
-fn outside_readme(rest: f32, parts: u16, per_part: Option<f32>) -> (bool, f32) {
-    let Some(per_part) = per_part else { return (false, rest) };
-    let marks = (rest / per_part).floor();
-    (marks >= f32::from(parts), rest - marks * per_part)
-}
-
-/// The ranking tier of a sum of [`SearchIndex::name_tiers`] scores: 3 the exact name, 2 a name
-/// starting with the query, 1 a name within the typos, 0 any other match.
-fn rank(tiers: f32) -> u8 {
-    match tiers {
-        t if t >= 4.0 => 3,
-        t if t >= 2.0 => 2,
-        t if t >= 1.0 => 1,
-        _ => 0,
-    }
-}
-
 fn clone_all(queries: &[Box<dyn Query>]) -> Vec<Box<dyn Query>> {
     queries.iter().map(|q| q.box_clone()).collect()
-}
-
-/// Counts matches per namespace, kind, deprecation and signature from the fast fields.
-struct FacetCounter;
-
-struct SegmentFacets {
-    namespaces: Option<StrColumn>,
-    kinds: Option<StrColumn>,
-    deprecated: Option<tantivy::columnar::Column<u64>>,
-    signed: Option<tantivy::columnar::Column<u64>>,
-    namespace_ords: BTreeMap<u64, u64>,
-    kind_ords: BTreeMap<u64, u64>,
-    counts: Facets,
-}
-
-impl Collector for FacetCounter {
-    type Fruit = Facets;
-    type Child = SegmentFacets;
-
-    fn for_segment(&self, _: u32, segment: &SegmentReader) -> tantivy::Result<SegmentFacets> {
-        let fast = segment.fast_fields();
-        Ok(SegmentFacets {
-            namespaces: fast.str("namespace")?,
-            kinds: fast.str("kind")?,
-            deprecated: fast.u64("deprecated").ok(),
-            signed: fast.u64("signed").ok(),
-            namespace_ords: BTreeMap::new(),
-            kind_ords: BTreeMap::new(),
-            counts: Facets::default(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Facets>) -> tantivy::Result<Facets> {
-        let mut all = Facets::default();
-        for fruit in fruits {
-            for (k, v) in fruit.namespaces {
-                *all.namespaces.entry(k).or_default() += v;
-            }
-            for (k, v) in fruit.kinds {
-                *all.kinds.entry(k).or_default() += v;
-            }
-            all.deprecated += fruit.deprecated;
-            all.signed += fruit.signed;
-        }
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for SegmentFacets {
-    type Fruit = Facets;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        for (column, counts) in [(&self.namespaces, &mut self.namespace_ords), (&self.kinds, &mut self.kind_ords)] {
-            if let Some(ord) = column.as_ref().and_then(|c| c.term_ords(doc).next()) {
-                *counts.entry(ord).or_default() += 1;
-            }
-        }
-        let is_set = |column: &Option<tantivy::columnar::Column<u64>>| column.as_ref().and_then(|c| c.first(doc)) == Some(1);
-        self.counts.deprecated += u64::from(is_set(&self.deprecated));
-        self.counts.signed += u64::from(is_set(&self.signed));
-    }
-
-    fn harvest(mut self) -> Facets {
-        let mut name = String::new();
-        for (column, ords, out) in [
-            (&self.namespaces, &self.namespace_ords, &mut self.counts.namespaces),
-            (&self.kinds, &self.kind_ords, &mut self.counts.kinds),
-        ] {
-            for (ord, count) in ords {
-                if column.as_ref().is_some_and(|c| c.ord_to_str(*ord, &mut name).unwrap_or(false)) {
-                    out.insert(name.clone(), *count);
-                }
-            }
-        }
-        self.counts
-    }
 }
 
 #[cfg(test)]
@@ -841,8 +729,8 @@ mod tests {
         for (parts, mark) in [(1, 32_768.0), (3, 16_384.0), (16, 2_048.0)] {
             assert_eq!(super::per_part_outside(parts), mark);
             let marked = mark * f32::from(parts);
-            assert_eq!(super::outside_readme(marked + 12.5, parts, Some(mark)), (true, 12.5));
-            assert_eq!(super::outside_readme(marked - mark + 12.5, parts, Some(mark)), (false, 12.5));
+            assert_eq!(super::ranking::outside_readme(marked + 12.5, parts, Some(mark)), (true, 12.5));
+            assert_eq!(super::ranking::outside_readme(marked - mark + 12.5, parts, Some(mark)), (false, 12.5));
         }
     }
 
