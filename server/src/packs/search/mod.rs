@@ -14,11 +14,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tantivy::collector::{Count, TopDocs};
+use tantivy::collector::{Collector, Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, TantivyDocument, TextFieldIndexing, TextOptions, Value as _};
 use tantivy::tokenizer::{Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
-use tantivy::{DocAddress, DocId, Index, IndexReader, IndexWriter, Order, Score, Searcher, SegmentReader, Term, doc};
+use tantivy::{DocAddress, DocId, Index, IndexReader, IndexSettings, IndexWriter, Order, Score, Searcher, SegmentReader, Term, doc};
 
 use super::index::Entry;
 use facets::FacetCounter;
@@ -36,7 +36,7 @@ const MAX_TERMS: usize = 16;
 const MAX_TERM_LEN: usize = 64;
 /// Bumped whenever the schema or what goes into a document changes: an index written with
 /// another version is rebuilt at start.
-const SCHEMA_VERSION: u32 = 9;
+const SCHEMA_VERSION: u32 = 10;
 /// Deepest page served; a later offset gets an empty page (and the total).
 const MAX_OFFSET: usize = 100_000;
 /// The score of one ranking tier, far above any relevance score.
@@ -291,7 +291,7 @@ impl SearchIndex {
     pub fn open(dir: Option<&Path>, store_id: &str) -> Result<(Self, Option<i64>), String> {
         let (schema, fields) = Fields::schema();
         let (index, seq) = match dir {
-            None => (Index::create_in_ram(schema), None),
+            None => (Index::builder().schema(schema).settings(Self::settings()).create_in_ram().map_err(|e| format!("creating the search index in memory: {e}"))?, None),
             Some(dir) => {
                 let existing = Index::open_in_dir(dir).ok().and_then(|index| {
                     let payload: Payload = serde_json::from_str(index.load_metas().ok()?.payload.as_deref()?).ok()?;
@@ -305,7 +305,8 @@ impl SearchIndex {
                         std::fs::remove_dir_all(dir).map_err(|e| format!("removing the stale search index {}: {e}", dir.display()))?;
                     }
                     std::fs::create_dir_all(dir).map_err(|e| format!("creating the search index directory {}: {e}", dir.display()))?;
-                    (Index::create_in_dir(dir, schema).map_err(|e| format!("creating the search index in {}: {e}", dir.display()))?, None)
+                    let index = Index::builder().schema(schema).settings(Self::settings()).create_in_dir(dir);
+                    (index.map_err(|e| format!("creating the search index in {}: {e}", dir.display()))?, None)
                 }
             }
         };
@@ -322,6 +323,12 @@ impl SearchIndex {
             .try_into()
             .map_err(|e| format!("opening the search index reader: {e}"))?;
         Ok((Self { reader, writer: Mutex::new(writer), fields, dir: dir.map(Path::to_owned), store_id: store_id.to_owned(), held: Mutex::new(None), rebuilt: std::sync::atomic::AtomicBool::new(false) }, seq))
+    }
+
+    /// Stored documents in blocks of a few: a page of results reads (and decompresses) one
+    /// block per hit, and tantivy's default blocks of 16 KiB hold some fifty packs each.
+    fn settings() -> IndexSettings {
+        IndexSettings { docstore_blocksize: 2048, ..IndexSettings::default() }
     }
 
     /// Adds a pack's latest version: what identifies it (name, version, namespace, flags, time)
@@ -413,7 +420,8 @@ impl SearchIndex {
     /// the README adds that much to the score, so that [`ranking::outside_readme`] can tell from the
     /// score alone whether every part did (one pass: a second query for it, without the README,
     /// cost as much as the search itself).
-    fn text_query(&self, parts: &[Part], per_part_outside: Option<f32>) -> Box<dyn Query> {
+    /// Without `readme`, each part must match outside the README.
+    fn text_query(&self, parts: &[Part], per_part_outside: Option<f32>, readme_too: bool) -> Box<dyn Query> {
         if parts.is_empty() {
             return boxed(AllQuery);
         }
@@ -460,7 +468,7 @@ impl SearchIndex {
                 Some(mark) => boxed(BooleanQuery::new(vec![(Occur::Must, any_of(shoulds)), (Occur::Should, boxed(ConstScoreQuery::new(boxed(AllQuery), mark)))])),
                 None => any_of(shoulds),
             };
-            musts.push(any_of(vec![outside, in_field(&readme)]));
+            musts.push(if readme_too { any_of(vec![outside, in_field(&readme)]) } else { outside });
         }
         all_of(musts)
     }
@@ -549,7 +557,7 @@ impl SearchIndex {
         // At most MAX_TERMS parts.
         let parts_count = u16::try_from(parts.len()).unwrap_or(u16::MAX);
         let per_part_outside = (request.sort == Sort::Relevance && !parts.is_empty()).then(|| per_part_outside(parts_count));
-        let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, per_part_outside)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
+        let base: Vec<Box<dyn Query>> = std::iter::once(self.text_query(&parts, per_part_outside, true)).chain(self.namespace_filter(&searcher, &request.namespaces)?).collect();
         let facets = if request.facets { Some(searcher.search(&*all_of(clone_all(&base)), &FacetCounter)?) } else { None };
         let mut filters: Vec<(Occur, Box<dyn Query>)> = base.into_iter().map(|q| (Occur::Must, q)).collect();
         filters.extend(request.deprecated.map(|deprecated| Self::is_set(f.deprecated, deprecated)));
@@ -559,21 +567,20 @@ impl SearchIndex {
         }
         let query = boxed(BooleanQuery::new(filters));
         let beyond = request.offset > MAX_OFFSET;
-        let page = if beyond { TopDocs::with_limit(1) } else { TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset) };
+        let page = || if beyond { TopDocs::with_limit(1) } else { TopDocs::with_limit(request.limit.max(1)).and_offset(request.offset) };
         let (addresses, total): (Vec<DocAddress>, usize) = match request.sort {
             Sort::LastUpdated => {
-                let (top, total) = searcher.search(&*query, &(page.order_by_fast_field::<i64>("updated", Order::Desc), Count))?;
+                let (top, total) = searcher.search(&*query, &(page().order_by_fast_field::<i64>("updated", Order::Desc), Count))?;
                 (top.into_iter().map(|(_, a)| a).collect(), total)
             }
             Sort::Name => {
-                let (top, total) = searcher.search(&*query, &(page.order_by_string_fast_field("name_exact", Order::Asc), Count))?;
+                let (top, total) = searcher.search(&*query, &(page().order_by_string_fast_field("name_exact", Order::Asc), Count))?;
                 (top.into_iter().map(|(_, a)| a).collect(), total)
             }
             Sort::Relevance => {
-                let exact = request.query.trim().trim_matches('"').to_lowercase();
-                let ranked_query = boxed(BooleanQuery::new(std::iter::once((Occur::Must, query)).chain(self.name_tiers(&exact).into_iter().map(|q| (Occur::Should, q))).collect()));
-                let ranked = page.order_by(Ranking { parts: parts_count, per_part_outside, deprecation_filtered: request.deprecated.is_some() });
-                let (top, total) = searcher.search(&*ranked_query, &(ranked, Count))?;
+                let ranking = || Ranking { parts: parts_count, per_part_outside, deprecation_filtered: request.deprecated.is_some() };
+                let wanted = if beyond { 1 } else { request.offset.saturating_add(request.limit.max(1)) };
+                let (top, total) = self.relevance(&searcher, query, &request.query, &parts, wanted, || page().order_by(ranking()))?;
                 (top.into_iter().map(|(_, a)| a).collect(), total)
             }
         };
@@ -582,6 +589,37 @@ impl SearchIndex {
             hits.push(self.hit(&searcher.doc(address)?));
         }
         Ok(Results { hits, total, facets })
+    }
+
+    /// The best `wanted` matches of `query` by [`Ranking`], and how many match. Packs named like
+    /// the query, or matched outside their README, rank above all others: when the query is a
+    /// word most READMEs name (`backup`, `cluster`), and those packs fill the page, the
+    /// others are counted, not scored (at 50,000 packs, 1.0 ms instead of 1.3 for `backup`).
+    fn relevance<C>(&self, searcher: &Searcher, query: Box<dyn Query>, text: &str, parts: &[Part], wanted: usize, ranked: impl Fn() -> C) -> tantivy::Result<(Vec<(ranking::Key, DocAddress)>, usize)>
+    where
+        C: Collector<Fruit = Vec<(ranking::Key, DocAddress)>>,
+    {
+        let tiers = self.name_tiers(&text.trim().trim_matches('"').to_lowercase());
+        let with_tiers = |query: Box<dyn Query>| BooleanQuery::new(std::iter::once((Occur::Must, query)).chain(tiers.iter().map(|q| (Occur::Should, q.box_clone()))).collect());
+        if self.readme_names_most(searcher, parts)? {
+            let above = any_of(std::iter::once(self.text_query(parts, None, false)).chain(clone_all(&tiers)).collect());
+            // Scored as before: the filter adds nothing.
+            let first = with_tiers(all_of(vec![query.box_clone(), boxed(ConstScoreQuery::new(above, 0.0))]));
+            let (top, found) = searcher.search(&first, &(ranked(), Count))?;
+            if found >= wanted {
+                return Ok((top, searcher.search(&*query, &Count)?));
+            }
+        }
+        searcher.search(&with_tiers(query), &(ranked(), Count))
+    }
+
+    /// Whether the query is one word, found in the README of most packs (a quarter or more).
+    /// (With several words, the packs matching them all outside their README were often too
+    /// few to fill a page, and the search ran twice: 1.8 ms instead of 1.0 for `kafka stream
+    /// cluster` at 50,000 packs.)
+    fn readme_names_most(&self, searcher: &Searcher, parts: &[Part]) -> tantivy::Result<bool> {
+        let [Part::Word(word)] = parts else { return Ok(false) };
+        Ok(searcher.doc_freq(&Term::from_field_text(self.fields.readme, &stem(word)))? > searcher.num_docs() / 4)
     }
 
     fn hit(&self, d: &TantivyDocument) -> Hit {
@@ -732,6 +770,38 @@ mod tests {
             assert_eq!(super::ranking::outside_readme(marked + 12.5, parts, Some(mark)), (true, 12.5));
             assert_eq!(super::ranking::outside_readme(marked - mark + 12.5, parts, Some(mark)), (false, 12.5));
         }
+    }
+
+    #[test]
+    fn a_word_every_readme_names_ranks_and_counts_alike_on_every_page() {
+        let (index, _) = SearchIndex::open(None, "store").unwrap();
+        // Every README names `backup`; 25 packs also name it outside their README, in a
+        // description that names it fewer times the further down the list.
+        let packs: Vec<(String, super::Versions)> = (0..40)
+            .map(|i| {
+                let (mut entry, _) = entry("team", &format!("pack-{i:02}"));
+                entry.meta.description = Some(if i < 25 { format!("keeps {} of your volumes", "backup ".repeat(25 - i)) } else { "keeps volumes".to_owned() });
+                (entry.repository.clone(), vec![(entry, Some(format!("how to restore a backup of pack {i}")))])
+            })
+            .collect();
+        index.apply(&packs, true, Some(1)).unwrap();
+        // The first page is filled by packs naming `backup` outside their README, the second
+        // is not: each page is ranked its own way, and they must agree.
+        let page = |offset: usize| {
+            let mut request = Request::new("backup", vec!["team".to_owned()]);
+            (request.offset, request.limit) = (offset, 20);
+            let results = index.search(&request).unwrap();
+            (results.total, results.hits.into_iter().map(|h| h.name).collect::<Vec<_>>())
+        };
+        let (first_total, first) = page(0);
+        let (second_total, second) = page(20);
+        assert_eq!((first_total, second_total), (40, 40), "README matches count on every page");
+        let all: Vec<String> = first.into_iter().chain(second).collect();
+        let outside: Vec<String> = (0..25).map(|i| format!("pack-{i:02}")).collect();
+        assert_eq!(all[..25], outside[..], "packs naming it outside their README first, the most relevant first");
+        let mut rest = all[25..].to_vec();
+        rest.sort();
+        assert_eq!(rest, (25..40).map(|i| format!("pack-{i:02}")).collect::<Vec<_>>(), "then the others, each once");
     }
 
     #[test]
