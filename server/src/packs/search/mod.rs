@@ -422,7 +422,7 @@ impl SearchIndex {
     /// the README adds that much to the score, so that [`ranking::outside_readme`] can tell from the
     /// score alone whether every part did (one pass: a second query for it, without the README,
     /// cost as much as the search itself).
-    /// Without `readme`, each part must match outside the README.
+    /// Without `readme_too`, each part must match outside the README.
     fn text_query(&self, parts: &[Part], per_part_outside: Option<f32>, readme_too: bool, automata: &mut Automata) -> Box<dyn Query> {
         if parts.is_empty() {
             return boxed(AllQuery);
