@@ -257,7 +257,11 @@ fn an_import_stopped_between_a_pack_and_its_signature_continues() {
     assert_eq!(counts(&rerun.summary), [0, 4, 0, 0], "{}", rerun.summary);
     assert_eq!(tags(&server.url, "team/web"), tags(&source.url, "src/apps/web"), "the signatures came with the rerun");
     for version in ["1.0.0", "1.1.0"] {
-        let status = get_json(&format!("{}/api/team/charts/web/{version}", server.url));
+        let status = || get_json(&format!("{}/api/team/charts/web/{version}", server.url));
+        // The import is another process: the server's index sees its writes within its
+        // freshness bound, not necessarily on the next request.
+        eventually("the signature in the index", || status()["annotations"]["sherpack.io/signature"] == "verified");
+        let status = status();
         assert_eq!(status["annotations"]["sherpack.io/signature"], "verified", "{status}");
     }
 }
